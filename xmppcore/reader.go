@@ -1,0 +1,335 @@
+package xmppcore
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"mellium.im/xmpp/stream"
+)
+
+// Limits bound what one peer can make the parser hold.
+type Limits struct {
+	MaxStanzaSize int // bytes of one top-level element (and of a run of white space between elements)
+	MaxDepth      int // nesting of elements inside a top-level element
+	MaxHeaderSize int // bytes up to and including the stream header
+}
+
+// DefaultLimits are used for any zero field of the Limits given to NewReader.
+var DefaultLimits = Limits{MaxStanzaSize: 256 << 10, MaxDepth: 32, MaxHeaderSize: 4096}
+
+// maxAttrs bounds the attributes of one element, so duplicate detection and
+// lookups stay cheap whatever the stanza size.
+const maxAttrs = 64
+
+// errTooLarge is the byte budget running out; it surfaces as policy-violation.
+var errTooLarge = errors.New("xmppcore: element exceeds the size limit")
+
+// Header is a parsed stream header.
+type Header struct {
+	Name      xml.Name // resolved name of the root element
+	ContentNS string   // the default namespace declared on it
+	To, From  string
+	ID        string
+	Version   string
+	Lang      string
+}
+
+// Reader parses an XMPP stream from an untrusted peer: first the header,
+// then one top-level element at a time.
+//
+// Every protocol violation is reported as a mellium stream.Error (wrapped
+// with detail for logs), which the caller sends before closing; I/O errors
+// are returned as they are.
+type Reader struct {
+	in     *ByteReader
+	dec    *xml.Decoder
+	lim    Limits
+	ns     []binding  // namespace bindings in scope, innermost last
+	open   []openElem // elements being parsed
+	root    xml.Name   // raw (prefix, local) of the stream root
+	content string     // the stream's content namespace, stored as ""
+	header  bool
+}
+
+type binding struct{ prefix, uri string }
+
+type openElem struct {
+	raw  xml.Name // as written, for matching the end tag
+	mark int      // len(ns) before this element's declarations
+	el   *Element
+}
+
+// NewReader returns a Reader over in. in is usually the ByteReader wrapping
+// the connection, so that the caller can handle read deadlines; any other
+// io.Reader is wrapped.
+func NewReader(in io.Reader, lim Limits) *Reader {
+	br, ok := in.(*ByteReader)
+	if !ok {
+		br = NewByteReader(in, 0)
+	}
+	if lim.MaxStanzaSize <= 0 {
+		lim.MaxStanzaSize = DefaultLimits.MaxStanzaSize
+	}
+	if lim.MaxDepth <= 0 {
+		lim.MaxDepth = DefaultLimits.MaxDepth
+	}
+	if lim.MaxHeaderSize <= 0 {
+		lim.MaxHeaderSize = DefaultLimits.MaxHeaderSize
+	}
+	d := xml.NewDecoder(br)
+	d.Strict = true
+	return &Reader{in: br, dec: d, lim: lim}
+}
+
+// ReadHeader reads up to and including the stream header.
+func (r *Reader) ReadHeader() (Header, error) {
+	if r.header {
+		return Header{}, errors.New("xmppcore: stream header already read")
+	}
+	r.in.budget = r.lim.MaxHeaderSize
+	for {
+		tok, err := r.dec.RawToken()
+		if err != nil {
+			return Header{}, r.readError(err)
+		}
+		switch t := tok.(type) {
+		case xml.ProcInst:
+			if t.Target != "xml" {
+				return Header{}, fmt.Errorf("%w: processing instruction", stream.RestrictedXML)
+			}
+		case xml.CharData:
+			if !isSpace(t) {
+				return Header{}, fmt.Errorf("%w: text before the stream header", stream.NotWellFormed)
+			}
+		case xml.StartElement:
+			return r.startStream(t)
+		case xml.EndElement:
+			return Header{}, fmt.Errorf("%w: end tag before the stream header", stream.NotWellFormed)
+		default:
+			return Header{}, fmt.Errorf("%w: %T before the stream header", stream.RestrictedXML, tok)
+		}
+	}
+}
+
+func (r *Reader) startStream(t xml.StartElement) (Header, error) {
+	var h Header
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			r.ns = append(r.ns, binding{"", a.Value})
+		case a.Name.Space == "xmlns":
+			if err := checkDecl(a); err != nil {
+				return h, err
+			}
+			r.ns = append(r.ns, binding{a.Name.Local, a.Value})
+		}
+	}
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "xml" && a.Name.Local == "lang":
+			h.Lang = a.Value
+		case a.Name.Space != "":
+		case a.Name.Local == "to":
+			h.To = a.Value
+		case a.Name.Local == "from":
+			h.From = a.Value
+		case a.Name.Local == "id":
+			h.ID = a.Value
+		case a.Name.Local == "version":
+			h.Version = a.Value
+		}
+	}
+	space, ok := r.lookup(t.Name.Space)
+	if !ok {
+		return h, fmt.Errorf("%w: prefix %q is not declared", stream.BadNamespacePrefix, t.Name.Space)
+	}
+	h.Name = xml.Name{Space: space, Local: t.Name.Local}
+	h.ContentNS, _ = r.lookup("")
+	r.content = h.ContentNS
+	r.root = t.Name
+	r.header = true
+	return h, nil
+}
+
+// Next returns the next top-level element. It returns io.EOF when the peer
+// closed the stream with its end tag.
+func (r *Reader) Next() (*Element, error) {
+	if !r.header {
+		return nil, errors.New("xmppcore: Next before ReadHeader")
+	}
+	r.in.budget = r.lim.MaxStanzaSize
+	for {
+		tok, err := r.dec.RawToken()
+		if err != nil {
+			return nil, r.readError(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := r.start(t); err != nil {
+				return nil, err
+			}
+		case xml.EndElement:
+			if len(r.open) == 0 {
+				if t.Name != r.root {
+					return nil, fmt.Errorf("%w: unexpected end tag %s", stream.NotWellFormed, rawName(t.Name))
+				}
+				return nil, io.EOF
+			}
+			top := r.open[len(r.open)-1]
+			if t.Name != top.raw {
+				return nil, fmt.Errorf("%w: end tag %s does not match %s", stream.NotWellFormed, rawName(t.Name), rawName(top.raw))
+			}
+			r.open = r.open[:len(r.open)-1]
+			r.ns = r.ns[:top.mark]
+			if len(r.open) == 0 {
+				return top.el, nil
+			}
+		case xml.CharData:
+			if len(r.open) == 0 {
+				if !isSpace(t) {
+					return nil, fmt.Errorf("%w: text between stanzas", stream.NotWellFormed)
+				}
+				// White space keepalives do not count against the next stanza.
+				r.in.budget = r.lim.MaxStanzaSize
+				continue
+			}
+			el := r.open[len(r.open)-1].el
+			if n := len(el.Nodes); n > 0 && el.Nodes[n-1].Elem == nil {
+				el.Nodes[n-1].Text += string(t) // CDATA next to text
+			} else {
+				el.Nodes = append(el.Nodes, Node{Text: string(t)})
+			}
+		default:
+			return nil, fmt.Errorf("%w: %T", stream.RestrictedXML, tok)
+		}
+	}
+}
+
+func (r *Reader) start(t xml.StartElement) error {
+	if len(r.open) >= r.lim.MaxDepth {
+		return fmt.Errorf("%w: nesting deeper than %d", stream.PolicyViolation, r.lim.MaxDepth)
+	}
+	if len(t.Attr) > maxAttrs {
+		return fmt.Errorf("%w: more than %d attributes", stream.PolicyViolation, maxAttrs)
+	}
+	mark := len(r.ns)
+	nattrs := 0
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			r.ns = append(r.ns, binding{"", a.Value})
+		case a.Name.Space == "xmlns":
+			if err := checkDecl(a); err != nil {
+				return err
+			}
+			r.ns = append(r.ns, binding{a.Name.Local, a.Value})
+		default:
+			nattrs++
+		}
+	}
+	if t.Name.Space == "xmlns" {
+		return fmt.Errorf("%w: element with the xmlns prefix", stream.BadNamespacePrefix)
+	}
+	space, ok := r.lookup(t.Name.Space)
+	if !ok {
+		return fmt.Errorf("%w: prefix %q is not declared", stream.BadNamespacePrefix, t.Name.Space)
+	}
+	if space == r.content {
+		space = ""
+	}
+	el := &Element{Space: space, Local: t.Name.Local}
+	if nattrs > 0 {
+		el.Attrs = make([]Attr, 0, nattrs)
+		for _, a := range t.Attr {
+			if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+				continue
+			}
+			as := ""
+			if a.Name.Space != "" {
+				if as, ok = r.lookup(a.Name.Space); !ok {
+					return fmt.Errorf("%w: attribute prefix %q is not declared", stream.BadNamespacePrefix, a.Name.Space)
+				}
+			}
+			for _, b := range el.Attrs {
+				if b.Local == a.Name.Local && b.Space == as {
+					return fmt.Errorf("%w: duplicate attribute %s", stream.NotWellFormed, a.Name.Local)
+				}
+			}
+			el.Attrs = append(el.Attrs, Attr{Space: as, Local: a.Name.Local, Value: a.Value})
+		}
+	}
+	if n := len(r.open); n > 0 {
+		parent := r.open[n-1].el
+		parent.Nodes = append(parent.Nodes, Node{Elem: el})
+	}
+	r.open = append(r.open, openElem{raw: t.Name, mark: mark, el: el})
+	return nil
+}
+
+func (r *Reader) lookup(prefix string) (string, bool) {
+	switch prefix {
+	case "xml":
+		return NSXML, true
+	}
+	for i := len(r.ns) - 1; i >= 0; i-- {
+		if r.ns[i].prefix == prefix {
+			return r.ns[i].uri, true
+		}
+	}
+	return "", prefix == ""
+}
+
+func checkDecl(a xml.Attr) error {
+	if a.Name.Local == "xml" || a.Name.Local == "xmlns" {
+		return fmt.Errorf("%w: redeclared reserved prefix %s", stream.BadNamespacePrefix, a.Name.Local)
+	}
+	if a.Value == "" {
+		return fmt.Errorf("%w: prefix %s bound to the empty namespace", stream.BadNamespacePrefix, a.Name.Local)
+	}
+	return nil
+}
+
+// readError maps a decoder error to what the caller must do: an I/O error
+// from below passes through, a size overrun is policy-violation, and
+// anything the XML decoder refused is not-well-formed.
+func (r *Reader) readError(err error) error {
+	if r.in.err != nil {
+		if errors.Is(r.in.err, errTooLarge) {
+			return fmt.Errorf("%w: %v", stream.PolicyViolation, r.in.err)
+		}
+		return r.in.err
+	}
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		if strings.Contains(se.Msg, "encoding") {
+			return fmt.Errorf("%w: %s", stream.UnsupportedEncoding, se.Msg)
+		}
+		return fmt.Errorf("%w: %s", stream.NotWellFormed, se.Msg)
+	}
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	if strings.Contains(err.Error(), "encoding") {
+		return fmt.Errorf("%w: %v", stream.UnsupportedEncoding, err)
+	}
+	return fmt.Errorf("%w: %v", stream.NotWellFormed, err)
+}
+
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+func rawName(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}

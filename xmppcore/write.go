@@ -1,0 +1,113 @@
+package xmppcore
+
+import "strconv"
+
+// AppendXML appends the serialization of e to b. contentNS is the stream's
+// content namespace: elements whose Space is empty are written in it, without
+// an xmlns declaration when the parent is in it too.
+func (e *Element) AppendXML(b []byte, contentNS string) []byte {
+	return e.appendXML(b, "", contentNS)
+}
+
+// appendXML writes e inside a parent whose default namespace is parentNS
+// ("" meaning the content namespace).
+func (e *Element) appendXML(b []byte, parentNS, contentNS string) []byte {
+	b = append(b, '<')
+	b = append(b, e.Local...)
+	if e.Space != parentNS {
+		ns := e.Space
+		if ns == "" {
+			ns = contentNS
+		}
+		b = append(b, ` xmlns="`...)
+		b = appendEscaped(b, ns, true)
+		b = append(b, '"')
+	}
+	prefixes := 0
+	for _, a := range e.Attrs {
+		b = append(b, ' ')
+		switch a.Space {
+		case "":
+		case NSXML:
+			b = append(b, "xml:"...)
+		default:
+			// Namespaced attributes other than xml:* are rare in XMPP; each
+			// gets a prefix declared on this element.
+			p := "a" + strconv.Itoa(prefixes)
+			prefixes++
+			b = append(b, "xmlns:"...)
+			b = append(b, p...)
+			b = append(b, `="`...)
+			b = appendEscaped(b, a.Space, true)
+			b = append(b, `" `...)
+			b = append(b, p...)
+			b = append(b, ':')
+		}
+		b = append(b, a.Local...)
+		b = append(b, `="`...)
+		b = appendEscaped(b, a.Value, true)
+		b = append(b, '"')
+	}
+	if len(e.Nodes) == 0 {
+		return append(b, "/>"...)
+	}
+	b = append(b, '>')
+	for _, n := range e.Nodes {
+		if n.Elem != nil {
+			b = n.Elem.appendXML(b, e.Space, contentNS)
+		} else {
+			b = appendEscaped(b, n.Text, false)
+		}
+	}
+	b = append(b, "</"...)
+	b = append(b, e.Local...)
+	return append(b, '>')
+}
+
+// appendEscaped escapes the five XML specials, and in attributes also the
+// white space that attribute normalization would otherwise change.
+func appendEscaped(b []byte, s string, attr bool) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			if !attr {
+				continue
+			}
+			esc = "&quot;"
+		case '\'':
+			if !attr {
+				continue
+			}
+			esc = "&apos;"
+		case '\r':
+			esc = "&#xD;"
+		case '\n':
+			if !attr {
+				continue
+			}
+			esc = "&#xA;"
+		case '\t':
+			if !attr {
+				continue
+			}
+			esc = "&#x9;"
+		default:
+			continue
+		}
+		b = append(b, s[last:i]...)
+		b = append(b, esc...)
+		last = i + 1
+	}
+	return append(b, s[last:]...)
+}
+
+// EscapeAttr returns s escaped for use inside a quoted attribute value.
+func EscapeAttr(s string) string { return string(appendEscaped(nil, s, true)) }
