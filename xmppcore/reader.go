@@ -44,11 +44,11 @@ type Header struct {
 // with detail for logs), which the caller sends before closing; I/O errors
 // are returned as they are.
 type Reader struct {
-	in     *ByteReader
-	dec    *xml.Decoder
-	lim    Limits
-	ns     []binding  // namespace bindings in scope, innermost last
-	open   []openElem // elements being parsed
+	in      *ByteReader
+	dec     *xml.Decoder
+	lim     Limits
+	ns      []binding  // namespace bindings in scope, innermost last
+	open    []openElem // elements being parsed
 	root    xml.Name   // raw (prefix, local) of the stream root
 	content string     // the stream's content namespace, stored as ""
 	header  bool
