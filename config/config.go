@@ -1,0 +1,204 @@
+package config
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the whole server configuration. Field tags are the TOML keys;
+// config.toml.example documents each of them.
+type Config struct {
+	DataDir string  `toml:"data_dir"`
+	Log     Log     `toml:"log"`
+	Hosts   []Host  `toml:"host"`
+	Storage Storage `toml:"storage"`
+	C2S     C2S     `toml:"c2s"`
+	Auth    Auth    `toml:"auth"`
+	Limits  Limits  `toml:"limits"`
+	S2S     S2S     `toml:"s2s"`
+
+	source string    // file it was loaded from; "" for Default()
+	lines  lineIndex // key path -> line in source
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // text | json
+}
+
+// Host is one virtual host.
+type Host struct {
+	Name   string   `toml:"name"`
+	Cert   string   `toml:"cert"` // PEM chain; empty with Key empty = self-signed
+	Key    string   `toml:"key"`
+	Admins []string `toml:"admins"` // bare JIDs
+}
+
+// Storage selects and configures the storage backend.
+type Storage struct {
+	Backend  string   `toml:"backend"` // sqlite | postgres
+	SQLite   SQLite   `toml:"sqlite"`
+	Postgres Postgres `toml:"postgres"`
+}
+
+// SQLite configures the embedded backend.
+type SQLite struct {
+	Path string `toml:"path"` // empty = <data_dir>/parley.db; see Config.SQLitePath
+}
+
+// Postgres configures the PostgreSQL backend.
+type Postgres struct {
+	DSN      string `toml:"dsn"` // may hold a password: never log it
+	MaxConns int    `toml:"max_conns"`
+}
+
+// C2S configures client-to-server listeners and sessions.
+type C2S struct {
+	StartTLS              []string      `toml:"starttls"`
+	DirectTLS             []string      `toml:"direct_tls"`
+	RequireTLS            bool          `toml:"require_tls"`
+	NegotiationTimeout    time.Duration `toml:"negotiation_timeout"`
+	IdleTimeout           time.Duration `toml:"idle_timeout"`
+	PingTimeout           time.Duration `toml:"ping_timeout"`
+	WriteTimeout          time.Duration `toml:"write_timeout"`
+	ResourceConflict      string        `toml:"resource_conflict"` // replace | refuse
+	MaxSessionsPerAccount int           `toml:"max_sessions_per_account"`
+	QueueSize             int           `toml:"queue_size"`
+}
+
+// Auth configures SASL and login throttling.
+type Auth struct {
+	ScramIterations int           `toml:"scram_iterations"`
+	Mechanisms      []string      `toml:"mechanisms"` // empty = all known
+	AllowPlain      bool          `toml:"allow_plain"`
+	MaxAttempts     int           `toml:"max_attempts"`
+	AccountFailures int           `toml:"account_failures"` // 0 = no per-account limit
+	IPFailures      int           `toml:"ip_failures"`      // 0 = no per-IP limit
+	FailureWindow   time.Duration `toml:"failure_window"`
+}
+
+// Limits bounds what one peer may make the server hold.
+type Limits struct {
+	MaxStanzaSize       int `toml:"max_stanza_size"`
+	MaxDepth            int `toml:"max_depth"`
+	MaxStreamHeader     int `toml:"max_stream_header"`
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"` // 0 = unlimited
+}
+
+// S2S is the federation switch; federation itself is not implemented yet.
+type S2S struct {
+	Enabled bool `toml:"enabled"`
+}
+
+// Default returns a complete configuration that works for a first run with
+// no file: host "localhost" with a self-signed certificate, SQLite in
+// ./parley-data, and listeners on the standard ports. Each call returns a
+// fresh value.
+func Default() *Config {
+	return &Config{
+		DataDir: "./parley-data",
+		Log:     Log{Level: "info", Format: "text"},
+		Hosts:   []Host{{Name: "localhost"}},
+		Storage: Storage{
+			Backend:  "sqlite",
+			Postgres: Postgres{MaxConns: 16},
+		},
+		C2S: C2S{
+			StartTLS:              []string{":5222"},
+			DirectTLS:             []string{":5223"},
+			RequireTLS:            true,
+			NegotiationTimeout:    30 * time.Second,
+			IdleTimeout:           5 * time.Minute,
+			PingTimeout:           30 * time.Second,
+			WriteTimeout:          30 * time.Second,
+			ResourceConflict:      "replace",
+			MaxSessionsPerAccount: 10,
+			QueueSize:             512,
+		},
+		Auth: Auth{
+			ScramIterations: 10000,
+			AllowPlain:      true,
+			MaxAttempts:     3,
+			AccountFailures: 5,
+			IPFailures:      20,
+			FailureWindow:   5 * time.Minute,
+		},
+		Limits: Limits{
+			MaxStanzaSize:   262144,
+			MaxDepth:        32,
+			MaxStreamHeader: 4096,
+		},
+	}
+}
+
+// Source is the file the configuration was loaded from, "" for Default().
+func (c *Config) Source() string { return c.source }
+
+// HostNames lists the virtual hosts in configuration order; the first is the
+// default for connections that name no known host.
+func (c *Config) HostNames() []string {
+	names := make([]string, len(c.Hosts))
+	for i, h := range c.Hosts {
+		names[i] = h.Name
+	}
+	return names
+}
+
+// Host finds a virtual host by name, ignoring case and a trailing dot as DNS
+// does. The pointer refers into c.
+func (c *Config) Host(name string) (*Host, bool) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	for i := range c.Hosts {
+		if c.Hosts[i].Name == name {
+			return &c.Hosts[i], true
+		}
+	}
+	return nil, false
+}
+
+// SQLitePath is the database file: storage.sqlite.path, or
+// <data_dir>/parley.db when that is empty.
+func (c *Config) SQLitePath() string {
+	if c.Storage.SQLite.Path != "" {
+		return c.Storage.SQLite.Path
+	}
+	return filepath.Join(c.DataDir, "parley.db")
+}
+
+// CertDir is where generated self-signed certificates are kept.
+func (c *Config) CertDir() string {
+	return filepath.Join(c.DataDir, "certs")
+}
+
+// knownMechanisms is every SASL mechanism Parley implements, strongest first;
+// that is also the order in which they are offered.
+var knownMechanisms = []string{
+	"SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
+	"SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1",
+	"PLAIN",
+}
+
+// KnownMechanisms lists every SASL mechanism auth.mechanisms may name,
+// strongest first.
+func KnownMechanisms() []string { return slices.Clone(knownMechanisms) }
+
+// Mechanisms is the effective SASL mechanism list, strongest first:
+// auth.mechanisms (or all known when empty), without PLAIN unless
+// auth.allow_plain. Whether TLS is up is the caller's business: PLAIN and
+// the -PLUS variants are only offered over TLS.
+func (c *Config) Mechanisms() []string {
+	var out []string
+	for _, m := range knownMechanisms {
+		if len(c.Auth.Mechanisms) > 0 && !slices.Contains(c.Auth.Mechanisms, m) {
+			continue
+		}
+		if m == "PLAIN" && !c.Auth.AllowPlain {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,387 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// Validate checks every value and the relations between them. It reports all
+// problems at once (see Error). It only stats certificate files; it never
+// parses them (package certs does) and never touches storage or the network.
+func (c *Config) Validate() error {
+	var errs errorList
+	add := func(e *Error) { errs = append(errs, e) }
+	oneOf := func(key, v string, allowed ...string) {
+		if !slices.Contains(allowed, v) {
+			add(c.at(key, nil, "must be one of %s, got %q", strings.Join(allowed, ", "), v))
+		}
+	}
+	intRange := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			add(c.at(key, nil, "must be between %d and %d, got %d", lo, hi, v))
+		}
+	}
+	durRange := func(key string, v, lo, hi time.Duration) {
+		switch {
+		case v < lo:
+			add(c.at(key, nil, "must be at least %s, got %q", lo, v))
+		case v > hi:
+			add(c.at(key, nil, "must be at most %s, got %q", hi, v))
+		}
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		add(c.at("data_dir", nil, "must not be empty"))
+	}
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "text", "json")
+
+	c.validateHosts(add)
+
+	oneOf("storage.backend", c.Storage.Backend, "sqlite", "postgres")
+	if c.Storage.Backend == "postgres" && c.Storage.Postgres.DSN == "" {
+		add(c.at("storage.postgres.dsn", []string{"storage.backend"},
+			`required when storage.backend is "postgres", e.g. "postgres://parley@localhost/parley?sslmode=disable"`))
+	}
+	if c.Storage.Postgres.DSN != "" {
+		// The DSN may carry a password, so the message never quotes it.
+		if msg := checkDSN(c.Storage.Postgres.DSN); msg != "" {
+			add(c.at("storage.postgres.dsn", nil, "%s", msg))
+		}
+	}
+	intRange("storage.postgres.max_conns", c.Storage.Postgres.MaxConns, 1, 1000)
+
+	c.validateListeners(add)
+	durRange("c2s.negotiation_timeout", c.C2S.NegotiationTimeout, time.Second, time.Hour)
+	durRange("c2s.idle_timeout", c.C2S.IdleTimeout, time.Second, 24*time.Hour)
+	durRange("c2s.ping_timeout", c.C2S.PingTimeout, time.Second, time.Hour)
+	durRange("c2s.write_timeout", c.C2S.WriteTimeout, time.Second, time.Hour)
+	oneOf("c2s.resource_conflict", c.C2S.ResourceConflict, "replace", "refuse")
+	intRange("c2s.max_sessions_per_account", c.C2S.MaxSessionsPerAccount, 1, 1000)
+	intRange("c2s.queue_size", c.C2S.QueueSize, 16, 65536)
+
+	intRange("auth.scram_iterations", c.Auth.ScramIterations, 4096, 1000000)
+	seen := map[string]int{}
+	for i, m := range c.Auth.Mechanisms {
+		key := indexKey("auth.mechanisms", i)
+		switch j, dup := seen[m]; {
+		case !slices.Contains(knownMechanisms, m):
+			add(c.at(key, nil, "unknown SASL mechanism %q, expected one of %s", m, strings.Join(knownMechanisms, ", ")))
+		case dup:
+			add(c.at(key, nil, "%q is listed twice, first as auth.mechanisms[%d]", m, j))
+		case m == "PLAIN" && !c.Auth.AllowPlain:
+			add(c.at(key, []string{"auth.allow_plain"}, "PLAIN is listed but auth.allow_plain is false%s", c.lineNote("auth.allow_plain")))
+		}
+		seen[m] = i
+	}
+	if len(c.Mechanisms()) == 0 {
+		add(c.at("auth.mechanisms", []string{"auth.allow_plain"}, "no SASL mechanism is left enabled; nobody could log in"))
+	}
+	intRange("auth.max_attempts", c.Auth.MaxAttempts, 1, 5)
+	intRange("auth.account_failures", c.Auth.AccountFailures, 0, 1000000)
+	intRange("auth.ip_failures", c.Auth.IPFailures, 0, 1000000)
+	durRange("auth.failure_window", c.Auth.FailureWindow, time.Second, 24*time.Hour)
+
+	intRange("limits.max_stanza_size", c.Limits.MaxStanzaSize, 1024, 16777216)
+	intRange("limits.max_depth", c.Limits.MaxDepth, 4, 256)
+	intRange("limits.max_stream_header", c.Limits.MaxStreamHeader, 256, 65536)
+	intRange("limits.max_connections_per_ip", c.Limits.MaxConnectionsPerIP, 0, 1000000)
+
+	if c.S2S.Enabled {
+		// Accepting the switch while nothing listens would be a silent lie.
+		add(c.at("s2s.enabled", nil, "federation is not implemented in this version yet; must be false"))
+	}
+	return errs.err()
+}
+
+func (c *Config) validateHosts(add func(*Error)) {
+	if len(c.Hosts) == 0 {
+		add(c.at("host", nil, "at least one [[host]] is required"))
+		return
+	}
+	first := map[string]int{}
+	for i, h := range c.Hosts {
+		p := indexKey("host", i)
+		if msg := checkHostName(h.Name); msg != "" {
+			add(c.at(p+".name", nil, "%s", msg))
+		} else if j, dup := first[h.Name]; dup {
+			add(c.at(p+".name", nil, "host %q is already defined as host[%d]%s", h.Name, j, c.lineNote(indexKey("host", j)+".name")))
+		} else {
+			first[h.Name] = i
+		}
+
+		switch {
+		case h.Cert == "" && h.Key != "":
+			add(c.at(p+".cert", []string{p + ".key"}, "must be set when key is set (or leave both empty for a self-signed certificate)"))
+		case h.Cert != "" && h.Key == "":
+			add(c.at(p+".key", []string{p + ".cert"}, "must be set when cert is set (or leave both empty for a self-signed certificate)"))
+		}
+		for _, f := range []struct{ key, path string }{{p + ".cert", h.Cert}, {p + ".key", h.Key}} {
+			if f.path == "" {
+				continue
+			}
+			if msg := checkReadable(f.path); msg != "" {
+				add(c.at(f.key, nil, "%s", msg))
+			}
+		}
+
+		for j, a := range h.Admins {
+			if msg := checkAdmin(a); msg != "" {
+				add(c.at(indexKey(p+".admins", j), nil, "%s", msg))
+			}
+		}
+	}
+}
+
+// checkHostName applies the XMPP domainpart rules (RFC 7622 via mellium's
+// jid package) and then DNS rules: the name is what certificates, SRV
+// records and every JID of the host are built from.
+func checkHostName(name string) string {
+	if name == "" {
+		return "must not be empty"
+	}
+	j, err := jid.Parse(name)
+	if err != nil {
+		return fmt.Sprintf("%q is not a valid XMPP domain: %v", name, err)
+	}
+	if j.Localpart() != "" || j.Resourcepart() != "" {
+		return fmt.Sprintf("%q must be a bare domain name, without user@ or /resource", name)
+	}
+	if j.Domainpart() != name {
+		return fmt.Sprintf("%q must be written in canonical form %q", name, j.Domainpart())
+	}
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		return fmt.Sprintf("%q must be a DNS name, not an IP address", name)
+	}
+	if len(name) > 253 {
+		return fmt.Sprintf("%q is longer than 253 bytes", name)
+	}
+	for _, l := range strings.Split(name, ".") {
+		if l == "" || len(l) > 63 {
+			return fmt.Sprintf("%q must be dot-separated labels of 1 to 63 bytes", name)
+		}
+		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return fmt.Sprintf("%q has a label that starts or ends with '-'", name)
+		}
+		for _, r := range l {
+			// Non-ASCII is fine (IDN U-labels are canonical for XMPP);
+			// ASCII must be letters, digits and hyphens.
+			if r < 0x80 && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Sprintf("%q may only contain letters, digits, '-' and '.'", name)
+			}
+		}
+	}
+	return ""
+}
+
+func checkAdmin(s string) string {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return fmt.Sprintf("%q is not a valid JID: %v", s, err)
+	}
+	if j.Localpart() == "" || j.Resourcepart() != "" {
+		return fmt.Sprintf("%q must be a bare JID such as \"admin@example.org\"", s)
+	}
+	if j.String() != s {
+		return fmt.Sprintf("%q must be written in canonical form %q", s, j.String())
+	}
+	return ""
+}
+
+// checkReadable only opens the file: parsing certificates is package certs'
+// job, and doing it here would split that logic in two.
+func checkReadable(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Sprintf("file %q does not exist", path)
+		}
+		return fmt.Sprintf("cannot read %q: %v", path, errUnwrapPath(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Sprintf("cannot read %q: %v", path, errUnwrapPath(err))
+	}
+	if st.IsDir() {
+		return fmt.Sprintf("%q is a directory, expected a PEM file", path)
+	}
+	return ""
+}
+
+// errUnwrapPath drops the path from an *os.PathError, which the message
+// already names.
+func errUnwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// checkDSN accepts what pgx accepts: a postgres:// URL or a libpq key=value
+// string. It returns a message that never contains the DSN.
+func checkDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if _, err := url.Parse(dsn); err != nil {
+			return "is not a valid postgres:// URL (value not shown: it may contain a password)"
+		}
+		return ""
+	}
+	if strings.Contains(dsn, "://") {
+		return `must use the postgres:// or postgresql:// scheme, or be a key=value string such as "host=localhost dbname=parley"`
+	}
+	if !validKeyValueDSN(dsn) {
+		return `must be a postgres:// URL or a key=value string such as "host=localhost user=parley dbname=parley" (value not shown: it may contain a password)`
+	}
+	return ""
+}
+
+// validKeyValueDSN parses libpq's keyword=value syntax: values may be
+// single-quoted with backslash escapes; spaces around '=' are allowed.
+func validKeyValueDSN(s string) bool {
+	i, pairs := 0, 0
+	skip := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
+		}
+	}
+	for {
+		skip()
+		if i == len(s) {
+			return pairs > 0
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && s[i] != ' ' && s[i] != '\t' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+		skip()
+		if i == len(s) || s[i] != '=' {
+			return false
+		}
+		i++
+		skip()
+		if i < len(s) && s[i] == '\'' {
+			i++
+			for i < len(s) && s[i] != '\'' {
+				if s[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(s) {
+				return false // unterminated quote
+			}
+			i++
+		} else {
+			for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' {
+				if s[i] == '\\' {
+					i++
+				}
+				i++
+			}
+		}
+		pairs++
+	}
+}
+
+// listener is one listen address in the two c2s lists.
+type listener struct {
+	key, addr, host string
+	port            int
+}
+
+func (c *Config) validateListeners(add func(*Error)) {
+	var ok []listener
+	for _, list := range []struct {
+		name  string
+		addrs []string
+	}{{"c2s.starttls", c.C2S.StartTLS}, {"c2s.direct_tls", c.C2S.DirectTLS}} {
+		for i, a := range list.addrs {
+			key := indexKey(list.name, i)
+			l, msg := parseListen(a)
+			if msg != "" {
+				add(c.at(key, []string{list.name}, "%s", msg))
+				continue
+			}
+			l.key = key
+			for _, o := range ok {
+				if conflicts(l, o) {
+					add(c.at(key, []string{list.name}, "listen address %q conflicts with %s %q%s: both would bind port %d",
+						a, o.key, o.addr, c.lineNote(o.key), l.port))
+					break
+				}
+			}
+			ok = append(ok, l)
+		}
+	}
+}
+
+func parseListen(a string) (listener, string) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return listener{}, fmt.Sprintf(`%q is not a listen address: expected host:port such as ":5222", "0.0.0.0:5222" or "[::1]:5222"`, a)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return listener{}, fmt.Sprintf("%q: port must be a number from 1 to 65535, got %q", a, port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil && checkListenHost(host) != nil {
+			return listener{}, fmt.Sprintf("%q: %q is neither an IP address nor a host name", a, host)
+		}
+	}
+	return listener{addr: a, host: strings.ToLower(host), port: p}, ""
+}
+
+func checkListenHost(h string) error {
+	if len(h) > 253 {
+		return fmt.Errorf("too long")
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 {
+			return fmt.Errorf("bad label")
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i] | 0x20; !(c >= 'a' && c <= 'z' || l[i] >= '0' && l[i] <= '9' || l[i] == '-') {
+				return fmt.Errorf("bad character")
+			}
+		}
+	}
+	return nil
+}
+
+// conflicts reports whether two listeners would fight over the same port.
+// Go listens dual-stack for an empty host and "::", so those take the port on
+// every address; "0.0.0.0" takes it on every IPv4 address.
+func conflicts(a, b listener) bool {
+	if a.port != b.port {
+		return false
+	}
+	all := func(l listener) bool { return l.host == "" || l.host == "::" }
+	v6 := func(l listener) bool {
+		ip, err := netip.ParseAddr(l.host)
+		return err == nil && ip.Is6() && !ip.Is4In6()
+	}
+	switch {
+	case a.host == b.host, all(a), all(b):
+		return true
+	case a.host == "0.0.0.0":
+		return !v6(b)
+	case b.host == "0.0.0.0":
+		return !v6(a)
+	}
+	return false
+}
