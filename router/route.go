@@ -1,0 +1,206 @@
+package router
+
+import (
+	"context"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"parley.im/parley/xmppcore"
+)
+
+var (
+	errServiceUnavailable = xmppcore.NewError(stanza.ServiceUnavailable, "")
+	errRemoteNotFound     = xmppcore.NewError(stanza.RemoteServerNotFound, "")
+)
+
+// Route delivers a stanza by the rules in the package documentation.
+func (r *Router) Route(ctx context.Context, st *Stanza) {
+	if st.Origin != nil && r.fire(ctx, EventPreRoute, st) {
+		return
+	}
+	if st.To.Equal(jid.JID{}) {
+		r.routeNoTo(ctx, st)
+		return
+	}
+	domain := st.To.Domainpart()
+	switch {
+	case r.IsLocalHost(domain):
+		switch {
+		case st.To.Localpart() == "" && st.To.Resourcepart() == "":
+			r.routeHost(ctx, st)
+		case st.To.Localpart() == "":
+			// domain/resource: nothing lives there on a local host.
+			r.unhandled(ctx, st)
+		case st.To.Resourcepart() == "":
+			r.routeBare(ctx, st)
+		default:
+			r.routeFull(ctx, st)
+		}
+	default:
+		if c, ok := (*r.components.Load())[domain]; ok {
+			c.Deliver(ctx, st)
+			return
+		}
+		if rb := r.remote.Load(); rb != nil {
+			if err := rb.r.Deliver(ctx, st); err != nil {
+				r.log.Debug("remote delivery failed", "to", domain, "err", err)
+				r.Error(ctx, st, errRemoteNotFound)
+			}
+			return
+		}
+		r.Error(ctx, st, errRemoteNotFound)
+	}
+}
+
+// routeNoTo applies RFC 6120 §10.3: no 'to' means the sender's own account.
+func (r *Router) routeNoTo(ctx context.Context, st *Stanza) {
+	switch st.Kind() {
+	case xmppcore.Presence:
+		if st.Origin != nil {
+			if t := st.Type(); t == "" || t == "unavailable" {
+				r.SetPresence(st.Origin, st.El)
+			}
+		}
+		r.fire(ctx, EventPresenceBroadcast, st)
+	default:
+		st.To = st.From.Bare()
+		r.routeBare(ctx, st)
+	}
+}
+
+func (r *Router) routeHost(ctx context.Context, st *Stanza) {
+	ev := EventMessageHost
+	switch st.Kind() {
+	case xmppcore.Presence:
+		ev = EventPresenceHost
+	case xmppcore.IQ:
+		ev = EventIQHost
+	}
+	if !r.fire(ctx, ev, st) {
+		r.unhandled(ctx, st)
+	}
+}
+
+// unhandled answers get/set IQs with service-unavailable and drops the rest.
+func (r *Router) unhandled(ctx context.Context, st *Stanza) {
+	if xmppcore.IsRequest(st.El) {
+		r.Error(ctx, st, errServiceUnavailable)
+	}
+}
+
+func (r *Router) routeBare(ctx context.Context, st *Stanza) {
+	res := r.Resources(st.To)
+	if len(res) == 0 && !r.accountExists(ctx, st.To) {
+		if st.Kind() != xmppcore.Presence {
+			r.Error(ctx, st, errServiceUnavailable)
+		}
+		return
+	}
+	switch st.Kind() {
+	case xmppcore.IQ:
+		if !r.fire(ctx, EventIQBare, st) {
+			r.unhandled(ctx, st)
+		}
+	case xmppcore.Presence:
+		if r.fire(ctx, EventPresenceBare, st) {
+			return
+		}
+		for _, ri := range res {
+			if ri.Available {
+				ri.Session.Send(st.El)
+			}
+		}
+	default:
+		if r.fire(ctx, EventMessageBare, st) {
+			return
+		}
+		r.deliverMessageBare(ctx, st, res)
+	}
+}
+
+func (r *Router) deliverMessageBare(ctx context.Context, st *Stanza, res []ResourceInfo) {
+	switch st.Type() {
+	case "error":
+		return
+	case "groupchat":
+		r.Error(ctx, st, errServiceUnavailable)
+		return
+	case "headline":
+		for _, ri := range res {
+			if ri.Available && ri.Priority >= 0 {
+				ri.Session.Send(st.El)
+			}
+		}
+		return
+	}
+	// chat, normal, and unknown types treated as normal: the most available
+	// resources, that is those sharing the highest non-negative priority.
+	best := -1
+	for _, ri := range res {
+		if ri.Available && ri.Priority > best {
+			best = ri.Priority
+		}
+	}
+	delivered := false
+	if best >= 0 {
+		for _, ri := range res {
+			if ri.Available && ri.Priority == best && ri.Session.Send(st.El) {
+				delivered = true
+			}
+		}
+	}
+	if delivered || r.fire(ctx, EventMessageOffline, st) {
+		return
+	}
+	r.Error(ctx, st, errServiceUnavailable)
+}
+
+func (r *Router) routeFull(ctx context.Context, st *Stanza) {
+	s, bound := r.Session(st.To)
+	if bound {
+		ev := EventMessageFull
+		switch st.Kind() {
+		case xmppcore.Presence:
+			ev = EventPresenceFull
+		case xmppcore.IQ:
+			ev = EventIQFull
+		}
+		if !r.fire(ctx, ev, st) {
+			s.Send(st.El)
+		}
+		return
+	}
+	// RFC 6121 §8.5.3.2: no resource matches.
+	switch st.Kind() {
+	case xmppcore.Message:
+		switch st.Type() {
+		case "chat":
+			r.routeBare(ctx, st)
+		case "headline", "error":
+		default:
+			r.Error(ctx, st, errServiceUnavailable)
+		}
+	case xmppcore.Presence:
+		switch st.Type() {
+		case "subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe":
+			r.routeBare(ctx, st)
+		}
+	default:
+		r.unhandled(ctx, st)
+	}
+}
+
+func (r *Router) accountExists(ctx context.Context, bare jid.JID) bool {
+	if r.cfg.AccountExists == nil {
+		return false
+	}
+	ok, err := r.cfg.AccountExists(ctx, bare.Domainpart(), bare.Localpart())
+	if err != nil {
+		// Storage trouble must not look like "no such user" to a sender
+		// that might then give up on the contact; treat as existing.
+		r.log.Warn("account lookup failed", "jid", bare.String(), "err", err)
+		return true
+	}
+	return ok
+}
