@@ -201,8 +201,12 @@ func (e *Element) Clone() *Element {
 
 // ShallowClone copies e's name and attributes and shares its content: the
 // cheap way to change an addressing attribute of a stanza being routed.
+// Appending to the clone's content does not touch e or other clones.
 func (e *Element) ShallowClone() *Element {
-	c := &Element{Space: e.Space, Local: e.Local, Nodes: e.Nodes}
+	// Cap the shared slice so that an append to the clone reallocates
+	// instead of writing into e's spare capacity, which every other shallow
+	// clone of e shares too.
+	c := &Element{Space: e.Space, Local: e.Local, Nodes: e.Nodes[:len(e.Nodes):len(e.Nodes)]}
 	c.Attrs = make([]Attr, len(e.Attrs), len(e.Attrs)+1)
 	copy(c.Attrs, e.Attrs)
 	return c
