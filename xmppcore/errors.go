@@ -2,6 +2,8 @@ package xmppcore
 
 import (
 	"errors"
+	"maps"
+	"slices"
 
 	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
@@ -44,8 +46,9 @@ func ErrorElement(se stanza.Error) *Element {
 		cond = string(stanza.UndefinedCondition)
 	}
 	el.Append(New(NSStanzas, cond))
-	for lang, text := range se.Text {
-		t := New(NSStanzas, "text").AppendText(text)
+	// Sorted, so that the same error always serializes the same way.
+	for _, lang := range slices.Sorted(maps.Keys(se.Text)) {
+		t := New(NSStanzas, "text").AppendText(se.Text[lang])
 		if lang != "" {
 			t.Attrs = append(t.Attrs, Attr{Space: NSXML, Local: "lang", Value: lang})
 		}
@@ -90,7 +93,7 @@ var emptyJID = stanza.Error{}.By
 // DefaultErrorType is the error type RFC 6120 §8.3.3 gives each condition.
 func DefaultErrorType(cond stanza.Condition) stanza.ErrorType {
 	switch cond {
-	case stanza.BadRequest, stanza.JIDMalformed, stanza.NotAcceptable, stanza.PolicyViolation, stanza.Redirect, stanza.Gone:
+	case stanza.BadRequest, stanza.JIDMalformed, stanza.NotAcceptable, stanza.PolicyViolation, stanza.Redirect:
 		return stanza.Modify
 	case stanza.NotAuthorized, stanza.Forbidden, stanza.RegistrationRequired, stanza.SubscriptionRequired:
 		return stanza.Auth
