@@ -231,8 +231,8 @@ func TestAsStreamError(t *testing.T) {
 
 func TestIsStanza(t *testing.T) {
 	for i, tc := range []struct {
-		e        *Element
-		stanza   bool
+		e         *Element
+		stanza    bool
 		isRequest bool
 	}{
 		{New("", "message"), true, false},
