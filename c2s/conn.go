@@ -1,0 +1,392 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+
+	"parley.im/parley/auth"
+	"parley.im/parley/xmppcore"
+)
+
+// conn is one client connection, from accept to close. Until bind, only the
+// goroutine running serve touches it; after bind, writes go through the
+// writer goroutine (see session.go).
+type conn struct {
+	srv *Server
+	nc  net.Conn // the TCP connection
+	c   net.Conn // what is read and written: nc, or the TLS layer over it
+	ip  netip.Addr
+
+	br *xmppcore.ByteReader
+	rd *xmppcore.Reader
+
+	secure     bool
+	tlsState   *tls.ConnectionState
+	servedLeaf *x509.Certificate
+	host       string // the virtual host named in the stream header
+	lang       string
+	user       string // authenticated localpart
+	authFails  int
+	jid        jid.JID
+	deadline   time.Time // end of negotiation
+	headerSent bool
+
+	// Session state, after bind.
+	out       chan *xmppcore.Element
+	quit      chan struct{}
+	closeOnce sync.Once
+	closing   atomic.Bool
+	inSession atomic.Bool
+	closeErr  stream.Error
+	closeText string
+	writerWG  sync.WaitGroup
+	pingOut   atomic.Bool
+	lastTotal int64
+	pingSeq   atomic.Uint64
+}
+
+func newConn(s *Server, nc net.Conn, ip netip.Addr) *conn {
+	return &conn{srv: s, nc: nc, c: nc, ip: ip, quit: make(chan struct{})}
+}
+
+// errClosedBy marks a stream the peer or the server closed on purpose, as
+// opposed to a protocol error that needs a stream error.
+var errPeerClosed = errors.New("c2s: peer closed the stream")
+
+// streamFail carries a stream error to send before closing.
+type streamFail struct {
+	se   stream.Error
+	text string // sent to the client: no secrets, no internals
+}
+
+func (f *streamFail) Error() string { return "stream error " + f.se.Err + ": " + f.text }
+
+func fail(se stream.Error, format string, args ...any) error {
+	return &streamFail{se: se, text: fmt.Sprintf(format, args...)}
+}
+
+func (c *conn) serve(ctx context.Context, direct bool) {
+	log := c.srv.log.With("remote", c.nc.RemoteAddr().String())
+	c.deadline = time.Now().Add(c.srv.cfg.NegotiationTimeout)
+	_ = c.nc.SetDeadline(c.deadline)
+	err := c.negotiate(ctx, direct)
+	if err != nil {
+		c.finish(err, log)
+		return
+	}
+	log = log.With("jid", c.jid.String())
+	log.Info("session started", "tls", c.tlsVersion())
+	err = c.runSession(ctx)
+	c.endSession(ctx, err, log)
+}
+
+// finish sends the stream error an error calls for, closes the stream and
+// the connection, and logs why.
+func (c *conn) finish(err error, log interface {
+	Info(string, ...any)
+	Debug(string, ...any)
+}) {
+	var sf *streamFail
+	se, isStreamErr := xmppcore.AsStreamError(err)
+	switch {
+	case errors.As(err, &sf):
+		log.Info("stream closed with error", "condition", sf.se.Err, "reason", sf.text)
+		c.writeClose(sf.se, sf.text)
+	case isStreamErr:
+		log.Info("stream closed with error", "condition", se.Err, "reason", err.Error())
+		c.writeClose(se, "")
+	case errors.Is(err, errPeerClosed), errors.Is(err, io.EOF):
+		log.Debug("stream closed by peer")
+		c.writeClose(stream.Error{}, "")
+	case err != nil:
+		log.Debug("connection lost", "err", err)
+	}
+	c.nc.Close()
+}
+
+// writeClose writes a stream error (if any) and the end of the stream,
+// bounded by the write timeout, from the goroutine that owns writing.
+func (c *conn) writeClose(se stream.Error, text string) {
+	var b []byte
+	if !c.headerSent {
+		b = c.appendHeader(b)
+	}
+	if se.Err != "" {
+		b = append(b, xmppcore.StreamErrorBytes(se, text)...)
+	}
+	b = append(b, "</stream:stream>"...)
+	_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.c.Write(b)
+}
+
+// write sends raw bytes during negotiation.
+func (c *conn) write(b []byte) error {
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.c.Write(b)
+	return err
+}
+
+func (c *conn) writeElement(el *xmppcore.Element) error {
+	return c.write(el.AppendXML(nil, xmppcore.NSClient))
+}
+
+func (c *conn) tlsVersion() string {
+	if c.tlsState == nil {
+		return "none"
+	}
+	return tls.VersionName(c.tlsState.Version)
+}
+
+func (c *conn) startTLS(direct bool) error {
+	base := c.srv.deps.Certs.TLSConfig()
+	cfg := base.Clone()
+	if direct {
+		cfg.NextProtos = []string{"xmpp-client"}
+	}
+	// Remember which certificate this connection was given: SCRAM's
+	// tls-server-end-point binding hashes it.
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := base.GetCertificate(hello)
+		if err == nil && cert != nil {
+			c.servedLeaf = cert.Leaf
+			if c.servedLeaf == nil && len(cert.Certificate) > 0 {
+				c.servedLeaf, _ = x509.ParseCertificate(cert.Certificate[0])
+			}
+		}
+		return cert, err
+	}
+	tc := tls.Server(c.nc, cfg)
+	_ = c.nc.SetDeadline(c.deadline)
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("c2s: TLS handshake: %w", err)
+	}
+	cs := tc.ConnectionState()
+	c.tlsState = &cs
+	c.c = tc
+	c.secure = true
+	return nil
+}
+
+func (c *conn) newReader() {
+	c.br = xmppcore.NewByteReader(c.c, 0)
+	c.br.OnTimeout = c.onNegotiationTimeout
+	c.rd = xmppcore.NewReader(c.br, c.srv.cfg.Limits)
+}
+
+func (c *conn) onNegotiationTimeout() error {
+	return fail(stream.ConnectionTimeout, "negotiation took too long")
+}
+
+// negotiate runs the stream from the first byte to a bound resource.
+func (c *conn) negotiate(ctx context.Context, direct bool) error {
+	if direct {
+		if err := c.startTLS(true); err != nil {
+			return err
+		}
+	}
+	c.newReader()
+	for {
+		if err := c.openStream(); err != nil {
+			return err
+		}
+		restart, err := c.negotiateFeatures(ctx)
+		if err != nil {
+			return err
+		}
+		if !restart {
+			return nil // bound
+		}
+	}
+}
+
+// openStream reads the client's stream header, checks it and answers with
+// ours and the stream features of this stage.
+func (c *conn) openStream() error {
+	h, err := c.rd.ReadHeader()
+	if err != nil {
+		return err
+	}
+	c.headerSent = false
+	if h.Name.Local != "stream" {
+		return fail(stream.BadFormat, "the root element must be stream")
+	}
+	if h.Name.Space != xmppcore.NSStream {
+		return fail(stream.InvalidNamespace, "the stream namespace must be %s", xmppcore.NSStream)
+	}
+	if h.ContentNS != xmppcore.NSClient {
+		return fail(stream.InvalidNamespace, "the content namespace must be %s", xmppcore.NSClient)
+	}
+	if !versionOK(h.Version) {
+		return fail(stream.UnsupportedVersion, "XMPP 1.0 is required")
+	}
+	if h.To == "" {
+		return fail(stream.HostUnknown, "the stream header has no 'to'")
+	}
+	to, err := jid.Parse(h.To)
+	host := to.Domainpart()
+	if err != nil || to.Localpart() != "" || to.Resourcepart() != "" || !c.srv.deps.Router.IsLocalHost(host) {
+		return fail(stream.HostUnknown, "this server does not serve that host")
+	}
+	if c.host != "" && host != c.host {
+		return fail(stream.HostUnknown, "the host changed during negotiation")
+	}
+	c.host = host
+	c.lang = h.Lang
+	b := c.appendHeader(nil)
+	b = c.appendFeatures(b)
+	c.headerSent = true
+	return c.write(b)
+}
+
+func versionOK(v string) bool {
+	major, _, ok := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	return ok && err == nil && n == 1
+}
+
+func (c *conn) appendHeader(b []byte) []byte {
+	b = append(b, `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en' id='`...)
+	b = append(b, randomID()...)
+	b = append(b, '\'')
+	if c.host != "" {
+		b = append(b, ` from='`...)
+		b = append(b, xmppcore.EscapeAttr(c.host)...)
+		b = append(b, '\'')
+	}
+	return append(b, '>')
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (c *conn) channelBinding() *auth.ChannelBinding {
+	if c.tlsState == nil {
+		return nil
+	}
+	return auth.NewChannelBinding(c.tlsState, c.servedLeaf)
+}
+
+func (c *conn) mechanisms() []string {
+	if !c.secure && c.srv.cfg.RequireTLS {
+		return nil
+	}
+	return auth.Mechanisms(c.channelBinding(), c.secure, c.srv.cfg.AllowPlain, c.srv.cfg.Mechanisms)
+}
+
+func (c *conn) appendFeatures(b []byte) []byte {
+	f := &xmppcore.Element{}
+	switch {
+	case c.user == "":
+		if !c.secure {
+			st := xmppcore.New(xmppcore.NSTLS, "starttls")
+			if c.srv.cfg.RequireTLS {
+				st.Append(xmppcore.New(xmppcore.NSTLS, "required"))
+			}
+			f.Append(st)
+		}
+		if mechs := c.mechanisms(); len(mechs) > 0 {
+			m := xmppcore.New(xmppcore.NSSASL, "mechanisms")
+			for _, name := range mechs {
+				m.Append(xmppcore.New(xmppcore.NSSASL, "mechanism").AppendText(name))
+			}
+			f.Append(m)
+			if cb := c.channelBinding(); cb != nil && len(cb.Types()) > 0 {
+				// XEP-0440: which channel-binding types a -PLUS mechanism may use.
+				cbEl := xmppcore.New(nsSASLCB, "sasl-channel-binding")
+				for _, t := range cb.Types() {
+					cbEl.Append(xmppcore.New(nsSASLCB, "channel-binding", "type", t))
+				}
+				f.Append(cbEl)
+			}
+		}
+	default:
+		f.Append(xmppcore.New(xmppcore.NSBind, "bind"))
+		f.Append(xmppcore.New(xmppcore.NSSession, "session").Append(xmppcore.New(xmppcore.NSSession, "optional")))
+		if extra := c.srv.deps.PostAuthFeatures; extra != nil {
+			f.Append(extra()...)
+		}
+	}
+	// Written by hand for the stream prefix, which some clients insist on.
+	b = append(b, "<stream:features>"...)
+	for ch := range f.Children() {
+		b = ch.AppendXML(b, xmppcore.NSClient)
+	}
+	return append(b, "</stream:features>"...)
+}
+
+const nsSASLCB = "urn:xmpp:sasl-cb:0"
+
+// negotiateFeatures handles top-level elements until the stream restarts
+// (restart true) or a resource is bound (restart false).
+func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) {
+	for {
+		el, err := c.rd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, errPeerClosed
+			}
+			return false, err
+		}
+		switch {
+		case el.Is(xmppcore.NSTLS, "starttls"):
+			if c.secure || c.user != "" {
+				_ = c.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`))
+				return false, fail(stream.PolicyViolation, "TLS is already established")
+			}
+			if c.br.Buffered() > 0 {
+				// Data pipelined after <starttls/> would be processed as if it
+				// came over TLS (CVE-2011-0411-style injection): refuse.
+				return false, fail(stream.PolicyViolation, "data sent after starttls before the TLS handshake")
+			}
+			if err := c.write([]byte(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+				return false, err
+			}
+			if err := c.startTLS(false); err != nil {
+				return false, err
+			}
+			c.newReader()
+			return true, nil
+		case el.Is(xmppcore.NSSASL, "auth"):
+			if c.user != "" {
+				return false, fail(stream.PolicyViolation, "already authenticated")
+			}
+			ok, err := c.authenticate(ctx, el)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				c.rd = xmppcore.NewReader(c.br, c.srv.cfg.Limits)
+				return true, nil
+			}
+		case xmppcore.IsStanza(el):
+			if c.user == "" {
+				return false, fail(stream.NotAuthorized, "authenticate first")
+			}
+			bound, err := c.handlePreBindIQ(ctx, el)
+			if err != nil || bound {
+				return false, err
+			}
+		default:
+			return false, fail(stream.UnsupportedStanzaType, "unexpected element %s during negotiation", el.Local)
+		}
+	}
+}

@@ -1,0 +1,15 @@
+// Package c2s is the client-to-server listener: it accepts TCP connections
+// (STARTTLS on one set of addresses, XEP-0368 direct TLS on another),
+// negotiates each stream itself — header checks, TLS, SASL with SCRAM
+// (channel binding included) and PLAIN, resource binding — and then runs
+// the session: one goroutine reads and parses stanzas, stamps 'from' and
+// hands them to the router; another drains the session's bounded outbound
+// queue to the socket in batches.
+//
+// It does not use mellium's negotiator, SASL server, bind feature or Serve
+// loop (see shared/research/mellium.md for their defects); it uses mellium's
+// jid for addresses and its stream and stanza error values.
+//
+// It must not make routing decisions (that is the router's job) nor know any
+// IQ payload other than bind and the legacy session.
+package c2s

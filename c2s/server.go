@@ -1,0 +1,273 @@
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/stream"
+
+	"parley.im/parley/auth"
+	"parley.im/parley/router"
+	"parley.im/parley/storage"
+	"parley.im/parley/xmppcore"
+)
+
+// Config holds the c2s settings.
+type Config struct {
+	StartTLS  []string // listen addresses with STARTTLS
+	DirectTLS []string // listen addresses with direct TLS (ALPN xmpp-client)
+	// RequireTLS refuses authentication before TLS. When false (loopback
+	// benchmarks only), SCRAM may run in plaintext; PLAIN never does.
+	RequireTLS          bool
+	NegotiationTimeout  time.Duration
+	IdleTimeout         time.Duration
+	PingTimeout         time.Duration
+	WriteTimeout        time.Duration
+	QueueSize           int
+	Limits              xmppcore.Limits
+	MaxConnectionsPerIP int
+
+	Mechanisms      []string // enabled SASL mechanisms; nil = all
+	AllowPlain      bool
+	MaxAuthAttempts int
+	ScramIterations int // what new credentials get; shown for unknown users
+	FakeSaltKey     []byte
+}
+
+// Certificates serves the TLS certificates of the virtual hosts.
+type Certificates interface {
+	TLSConfig() *tls.Config
+}
+
+// Deps are the collaborators of the c2s server.
+type Deps struct {
+	Router  *router.Router
+	Store   storage.Store
+	Certs   Certificates
+	Limiter *auth.Limiter
+	Logger  *slog.Logger
+	// PostBindFeatures adds stream features after authentication (stream
+	// management, roster versioning...).
+	PostAuthFeatures func() []*xmppcore.Element
+}
+
+// Server accepts and runs client connections.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	perIP     map[netip.Addr]int
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// New returns a c2s server; Listen binds its addresses, Serve runs them.
+func New(cfg Config, deps Deps) *Server {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 512
+	}
+	if cfg.MaxAuthAttempts <= 0 {
+		cfg.MaxAuthAttempts = 3
+	}
+	if cfg.NegotiationTimeout <= 0 {
+		cfg.NegotiationTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	return &Server{cfg: cfg, deps: deps, log: deps.Logger.With("component", "c2s"),
+		conns: make(map[*conn]struct{}), perIP: make(map[netip.Addr]int)}
+}
+
+// Listen binds every configured address. It fails, closing what it opened,
+// if any address cannot be bound.
+func (s *Server) Listen() error {
+	bind := func(addr string, direct bool) error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("c2s: listen %s: %w", addr, err)
+		}
+		s.mu.Lock()
+		s.listeners = append(s.listeners, &taggedListener{Listener: l, direct: direct})
+		s.mu.Unlock()
+		return nil
+	}
+	for _, a := range s.cfg.StartTLS {
+		if err := bind(a, false); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	for _, a := range s.cfg.DirectTLS {
+		if err := bind(a, true); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	return nil
+}
+
+type taggedListener struct {
+	net.Listener
+	direct bool
+}
+
+// Addrs returns the bound addresses: STARTTLS ones, then direct TLS ones.
+func (s *Server) Addrs() (starttls, direct []net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		tl := l.(*taggedListener)
+		if tl.direct {
+			direct = append(direct, l.Addr())
+		} else {
+			starttls = append(starttls, l.Addr())
+		}
+	}
+	return starttls, direct
+}
+
+// Serve accepts connections on every bound listener until Shutdown.
+func (s *Server) Serve(ctx context.Context) {
+	s.mu.Lock()
+	ls := append([]net.Listener(nil), s.listeners...)
+	s.mu.Unlock()
+	for _, l := range ls {
+		s.wg.Add(1)
+		go func(l *taggedListener) {
+			defer s.wg.Done()
+			s.accept(ctx, l)
+		}(l.(*taggedListener))
+	}
+	for _, l := range ls {
+		s.log.Info("listening", "addr", l.Addr().String(), "direct_tls", l.(*taggedListener).direct)
+	}
+}
+
+func (s *Server) accept(ctx context.Context, l *taggedListener) {
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and similar: wait instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		ip := remoteIP(nc)
+		c, ok := s.track(nc, ip)
+		if !ok {
+			s.log.Info("connection refused: too many from this address", "ip", ip.String())
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = nc.Write([]byte(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`))
+			_, _ = nc.Write(xmppcore.StreamErrorBytes(stream.PolicyViolation, "too many connections from your address"))
+			_, _ = nc.Write([]byte("</stream:stream>"))
+			nc.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			c.serve(ctx, l.direct)
+		}()
+	}
+}
+
+func remoteIP(nc net.Conn) netip.Addr {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+func (s *Server) track(nc net.Conn, ip netip.Addr) (*conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, false
+	}
+	if max := s.cfg.MaxConnectionsPerIP; max > 0 && s.perIP[ip] >= max {
+		return nil, false
+	}
+	s.perIP[ip]++
+	c := newConn(s, nc, ip)
+	s.conns[c] = struct{}{}
+	return c, true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+// Shutdown stops accepting, ends every stream with system-shutdown after
+// flushing what is queued, and waits for the connections to finish until
+// ctx is done, when it closes what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.closeListeners()
+	for _, c := range conns {
+		c.Close(stream.SystemShutdown, "the server is shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// ConnCount returns the number of open client connections.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

@@ -1,0 +1,318 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
+
+	"parley.im/parley/router"
+	"parley.im/parley/xmppcore"
+)
+
+// Interface guard: a bound connection is a router session.
+var _ router.Session = (*conn)(nil)
+
+// JID implements router.Session.
+func (c *conn) JID() jid.JID { return c.jid }
+
+// Send implements router.Session: a non-blocking enqueue. A session whose
+// queue is full is not waited for: it is closed, so that one slow reader
+// never delays anyone else.
+func (c *conn) Send(el *xmppcore.Element) bool {
+	if c.closing.Load() {
+		return false
+	}
+	select {
+	case c.out <- el:
+		return true
+	default:
+		c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", cap(c.out))
+		c.Close(stream.PolicyViolation, "too many stanzas waiting: the client reads too slowly")
+		return false
+	}
+}
+
+// Close implements router.Session. The first reason given wins; the writer
+// flushes what is queued, sends the stream error and closes the connection.
+func (c *conn) Close(se stream.Error, text string) {
+	c.closeOnce.Do(func() {
+		c.closeErr, c.closeText = se, text
+		c.closing.Store(true)
+		close(c.quit)
+		if !c.inSession.Load() {
+			// Still negotiating: there is no writer to tell; cut the
+			// connection and let the reader end.
+			c.nc.Close()
+		}
+	})
+}
+
+// handlePreBindIQ handles the IQs allowed between authentication and
+// bind: the bind request itself. It reports whether the session is bound.
+func (c *conn) handlePreBindIQ(ctx context.Context, el *xmppcore.Element) (bool, error) {
+	b := el.Child(xmppcore.NSBind, "bind")
+	if el.Local != xmppcore.IQ || el.Attr("type") != "set" || b == nil || el.ChildCount() != 1 {
+		return false, fail(stream.NotAuthorized, "bind a resource first")
+	}
+	res := strings.TrimSpace(b.ChildText(xmppcore.NSBind, "resource"))
+	if res == "" {
+		res = randomResource()
+	}
+	full, err := jid.New(c.user, c.host, res)
+	if err != nil {
+		return false, c.writeElement(xmppcore.ErrorReply(el, xmppcore.NewError(stanza.BadRequest, "invalid resource")))
+	}
+	c.jid = full
+	c.out = make(chan *xmppcore.Element, c.srv.cfg.QueueSize)
+	replaced, err := c.srv.deps.Router.Bind(c)
+	switch {
+	case errors.Is(err, router.ErrConflict):
+		c.jid, c.out = jid.JID{}, nil
+		return false, c.writeElement(xmppcore.ErrorReply(el, xmppcore.NewError(stanza.Conflict, "resource in use")))
+	case errors.Is(err, router.ErrTooManySessions):
+		c.jid, c.out = jid.JID{}, nil
+		return false, c.writeElement(xmppcore.ErrorReply(el, xmppcore.NewError(stanza.ResourceConstraint, "too many sessions for this account")))
+	case err != nil:
+		return false, err
+	}
+	if replaced != nil {
+		replaced.Close(stream.Conflict, "replaced by a new session with the same resource")
+	}
+	// Written before the writer starts, so the result precedes anything
+	// already routed to the new resource.
+	reply := xmppcore.New("", xmppcore.IQ, "type", "result")
+	if id := el.Attr("id"); id != "" {
+		reply.SetAttr("id", id)
+	}
+	reply.Append(xmppcore.New(xmppcore.NSBind, "bind").Append(xmppcore.New(xmppcore.NSBind, "jid").AppendText(full.String())))
+	if err := c.writeElement(reply); err != nil {
+		c.srv.deps.Router.Unbind(c)
+		return false, err
+	}
+	return true, nil
+}
+
+func randomResource() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "parley-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// runSession reads stanzas until the stream ends; the writer runs beside it.
+func (c *conn) runSession(ctx context.Context) error {
+	_ = c.nc.SetDeadline(time.Time{})
+	c.br.OnTimeout = c.onIdle
+	c.lastTotal = c.br.Total()
+	if idle := c.srv.cfg.IdleTimeout; idle > 0 {
+		_ = c.c.SetReadDeadline(time.Now().Add(idle))
+	}
+	c.inSession.Store(true)
+	c.writerWG.Add(1)
+	go c.writer()
+	c.srv.deps.Router.SessionBound(ctx, c)
+	for {
+		if c.closing.Load() {
+			return nil
+		}
+		el, err := c.rd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errPeerClosed
+			}
+			return err
+		}
+		if err := c.handleStanza(ctx, el); err != nil {
+			return err
+		}
+	}
+}
+
+// endSession unbinds the session, has the writer flush and close the
+// stream with the error err calls for, and closes the connection.
+func (c *conn) endSession(ctx context.Context, err error, log interface {
+	Info(string, ...any)
+	Debug(string, ...any)
+}) {
+	c.srv.deps.Router.SessionEnded(ctx, c)
+	var sf *streamFail
+	se, isStreamErr := xmppcore.AsStreamError(err)
+	switch {
+	case errors.As(err, &sf):
+		log.Info("session closed with error", "condition", sf.se.Err, "reason", sf.text)
+		c.Close(sf.se, sf.text)
+	case isStreamErr:
+		log.Info("session closed with error", "condition", se.Err, "reason", err.Error())
+		c.Close(se, "")
+	case err == nil || errors.Is(err, errPeerClosed):
+		log.Info("session ended")
+		c.Close(stream.Error{}, "")
+	default:
+		log.Info("session lost", "err", err)
+		c.Close(stream.Error{}, "")
+	}
+	c.writerWG.Wait()
+	c.nc.Close()
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxBatch bounds how much one write gathers, so a busy session still
+// flushes regularly.
+const maxBatch = 32 << 10
+
+// writer drains the outbound queue, writing whatever is waiting in one
+// write, until Close.
+func (c *conn) writer() {
+	defer c.writerWG.Done()
+	for {
+		select {
+		case el := <-c.out:
+			bp := bufPool.Get().(*[]byte)
+			buf := el.AppendXML((*bp)[:0], xmppcore.NSClient)
+			buf = c.gather(buf)
+			_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			_, err := c.c.Write(buf)
+			if cap(buf) <= 64<<10 {
+				*bp = buf
+				bufPool.Put(bp)
+			}
+			if err != nil {
+				c.srv.log.Debug("write failed; closing", "jid", c.jid.String(), "err", err)
+				c.closing.Store(true)
+				c.nc.Close()
+				return
+			}
+		case <-c.quit:
+			buf := c.gather(nil)
+			if c.closeErr.Err != "" {
+				buf = append(buf, xmppcore.StreamErrorBytes(c.closeErr, c.closeText)...)
+			}
+			buf = append(buf, "</stream:stream>"...)
+			_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.c.Write(buf)
+			c.nc.Close()
+			return
+		}
+	}
+}
+
+// gather appends the stanzas already queued, without waiting.
+func (c *conn) gather(buf []byte) []byte {
+	for len(buf) < maxBatch {
+		select {
+		case el := <-c.out:
+			buf = el.AppendXML(buf, xmppcore.NSClient)
+		default:
+			return buf
+		}
+	}
+	return buf
+}
+
+// onIdle runs when a read deadline passes after bind: traffic since the
+// last check only moves the deadline; silence gets an XEP-0199 ping, and
+// silence after the ping ends the session.
+func (c *conn) onIdle() error {
+	if c.closing.Load() {
+		return errPeerClosed
+	}
+	if total := c.br.Total(); total != c.lastTotal {
+		c.lastTotal = total
+		c.pingOut.Store(false)
+		return c.c.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+	}
+	if c.pingOut.Load() {
+		return fail(stream.ConnectionTimeout, "no answer to ping")
+	}
+	c.pingOut.Store(true)
+	ping := xmppcore.New("", xmppcore.IQ, "type", "get", "id", "ping-"+strconv.FormatUint(c.pingSeq.Add(1), 10),
+		"from", c.host, "to", c.jid.String()).Append(xmppcore.New(nsPing, "ping"))
+	c.Send(ping)
+	timeout := c.srv.cfg.PingTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return c.c.SetReadDeadline(time.Now().Add(timeout))
+}
+
+const nsPing = "urn:xmpp:ping"
+
+var presenceTypes = map[string]bool{"": true, "unavailable": true, "subscribe": true, "subscribed": true,
+	"unsubscribe": true, "unsubscribed": true, "probe": true, "error": true}
+
+// handleStanza checks a stanza from the client, stamps its 'from' and
+// routes it.
+func (c *conn) handleStanza(ctx context.Context, el *xmppcore.Element) error {
+	if !xmppcore.IsStanza(el) {
+		return fail(stream.UnsupportedStanzaType, "unsupported element %s", el.Local)
+	}
+	if f := el.Attr("from"); f != "" {
+		fj, err := jid.Parse(f)
+		if err != nil || !(fj.Equal(c.jid) || fj.Equal(c.jid.Bare())) {
+			// RFC 6120 §8.1.2.1: a client may not speak for anyone else.
+			return fail(stream.InvalidFrom, "'from' does not match the bound JID")
+		}
+	}
+	el.SetAttr("from", c.jid.String())
+	typ := el.Attr("type")
+	switch el.Local {
+	case xmppcore.IQ:
+		switch typ {
+		case "get", "set":
+			if el.Attr("id") == "" || el.ChildCount() != 1 {
+				return c.reject(el, stanza.BadRequest, "an IQ get or set needs an id and exactly one child")
+			}
+		case "result", "error":
+			if el.Attr("id") == "" {
+				return nil // nothing to answer and nothing to match: drop
+			}
+		default:
+			return c.reject(el, stanza.BadRequest, "unknown IQ type")
+		}
+	case xmppcore.Presence:
+		if !presenceTypes[typ] {
+			return c.reject(el, stanza.BadRequest, "unknown presence type")
+		}
+	}
+	var to jid.JID
+	if t := el.Attr("to"); t != "" {
+		var err error
+		if to, err = jid.Parse(t); err != nil {
+			return c.reject(el, stanza.JIDMalformed, "")
+		}
+	}
+	if el.Local == xmppcore.IQ && typ == "set" && (to.Equal(jid.JID{}) || to.String() == c.host) {
+		switch {
+		case el.Child(xmppcore.NSSession, "session") != nil:
+			// RFC 3921 session establishment: a no-op kept for old clients.
+			reply := xmppcore.New("", xmppcore.IQ, "type", "result", "id", el.Attr("id"))
+			c.Send(reply)
+			return nil
+		case el.Child(xmppcore.NSBind, "bind") != nil:
+			return c.reject(el, stanza.NotAllowed, "a resource is already bound")
+		}
+	}
+	c.srv.deps.Router.Route(ctx, &router.Stanza{El: el, From: c.jid, To: to, Origin: c})
+	return nil
+}
+
+// reject answers a stanza of the client's own with an error; the stream
+// goes on.
+func (c *conn) reject(el *xmppcore.Element, cond stanza.Condition, text string) error {
+	el.RemoveAttr("from")
+	if reply := xmppcore.ErrorReply(el, xmppcore.NewError(cond, text)); reply != nil {
+		reply.RemoveAttr("to")
+		c.Send(reply)
+	}
+	return nil
+}
