@@ -80,16 +80,20 @@ func (c *Config) line(key string) int {
 	return 0
 }
 
-// at builds an error for key, located at the first of key and related keys
-// that the file sets: a missing postgres dsn is best reported where the
-// backend was switched to postgres.
+// at builds an error for key, located where the file sets key or, failing
+// that, one of the related keys: a missing postgres dsn is best reported
+// where the backend was switched to postgres. Only then does it fall back to
+// the enclosing [[host]] header.
 func (c *Config) at(key string, related []string, format string, args ...any) *Error {
-	n := c.line(key)
+	n, ok := c.lines[key]
 	for _, r := range related {
-		if n != 0 {
+		if ok {
 			break
 		}
-		n = c.line(r)
+		n, ok = c.lines[r]
+	}
+	if !ok {
+		n = c.line(key)
 	}
 	return &Error{File: c.source, Line: n, Key: key, Msg: fmt.Sprintf(format, args...)}
 }

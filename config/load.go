@@ -30,7 +30,7 @@ func Load(path string) (*Config, error) {
 	if _, err := toml.Decode(src, &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: path, Line: pe.Position.Line, Msg: "syntax error: " + pe.Message}
+			return nil, &Error{File: path, Line: syntaxLine(src, pe.Position), Msg: "syntax error: " + pe.Message}
 		}
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
@@ -39,10 +39,12 @@ func Load(path string) (*Config, error) {
 	cfg.source = path
 	cfg.lines = scanLines(src)
 
-	var errs errorList
-	cfg.checkShape(raw, reflect.TypeFor[Config](), "", &errs)
-	if err := errs.err(); err != nil {
-		return nil, err
+	// Unknown keys do not stop decoding, so they are reported together with
+	// validation errors; a value of the wrong type does stop it.
+	var unknown, typed errorList
+	cfg.checkShape(raw, reflect.TypeFor[Config](), "", &unknown, &typed)
+	if len(typed) > 0 {
+		return nil, append(typed, unknown...).err()
 	}
 
 	// The decoder reuses existing slice elements, so a [[host]] from the file
@@ -56,24 +58,33 @@ func Load(path string) (*Config, error) {
 		// decoder's own words (which carry a line) if it did not.
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
-	for _, k := range md.Undecoded() {
-		// Same: checkShape reports unknown keys with better paths.
-		errs = append(errs, &Error{File: path, Key: k.String(), Msg: "unknown key"})
+	if len(unknown) == 0 {
+		for _, k := range md.Undecoded() {
+			// Only if checkShape missed one: it reports better paths.
+			unknown = append(unknown, cfg.at(k.String(), nil, "unknown key"))
+		}
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := append(unknown, cfg.validate()...).err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// syntaxLine corrects one quirk of the parser's positions: an error at a
+// newline (a line that ends too early) is reported on the following line.
+func syntaxLine(src string, p toml.Position) int {
+	if p.Start >= 0 && p.Start < len(src) && src[p.Start] == '\n' &&
+		strings.Count(src[:p.Start], "\n")+1 == p.Line-1 {
+		return p.Line - 1
+	}
+	return p.Line
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
 
 // checkShape compares decoded TOML against the Go type t, reporting unknown
 // keys and values of the wrong TOML type at their exact path.
-func (c *Config) checkShape(v any, t reflect.Type, path string, errs *errorList) {
+func (c *Config) checkShape(v any, t reflect.Type, path string, unknown, errs *errorList) {
 	bad := func(want string) {
 		*errs = append(*errs, c.at(path, nil, "expected %s, got %s", want, describe(v)))
 	}
@@ -122,7 +133,7 @@ func (c *Config) checkShape(v any, t reflect.Type, path string, errs *errorList)
 			return
 		}
 		for i, e := range elems {
-			c.checkShape(e, t.Elem(), indexKey(path, i), errs)
+			c.checkShape(e, t.Elem(), indexKey(path, i), unknown, errs)
 		}
 	case t.Kind() == reflect.Struct:
 		m, ok := v.(map[string]any)
@@ -152,10 +163,10 @@ func (c *Config) checkShape(v any, t reflect.Type, path string, errs *errorList)
 				if s := suggest(k, names); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				*errs = append(*errs, c.at(p, nil, "%s", msg))
+				*unknown = append(*unknown, c.at(p, nil, "%s", msg))
 				continue
 			}
-			c.checkShape(m[k], f.Type, p, errs)
+			c.checkShape(m[k], f.Type, p, unknown, errs)
 		}
 	default:
 		panic("config: checkShape: unhandled field type " + t.String())
