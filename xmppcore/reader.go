@@ -117,14 +117,10 @@ func (r *Reader) ReadHeader() (Header, error) {
 func (r *Reader) startStream(t xml.StartElement) (Header, error) {
 	var h Header
 	for _, a := range t.Attr {
-		switch {
-		case a.Name.Space == "" && a.Name.Local == "xmlns":
-			r.ns = append(r.ns, binding{"", a.Value})
-		case a.Name.Space == "xmlns":
-			if err := checkDecl(a); err != nil {
+		if prefix, ok := declPrefix(a); ok {
+			if err := r.declare(prefix, a.Value, 0); err != nil {
 				return h, err
 			}
-			r.ns = append(r.ns, binding{a.Name.Local, a.Value})
 		}
 	}
 	for _, a := range t.Attr {
@@ -218,20 +214,22 @@ func (r *Reader) start(t xml.StartElement) error {
 	mark := len(r.ns)
 	nattrs := 0
 	for _, a := range t.Attr {
-		switch {
-		case a.Name.Space == "" && a.Name.Local == "xmlns":
-			r.ns = append(r.ns, binding{"", a.Value})
-		case a.Name.Space == "xmlns":
-			if err := checkDecl(a); err != nil {
+		if prefix, ok := declPrefix(a); ok {
+			if err := r.declare(prefix, a.Value, mark); err != nil {
 				return err
 			}
-			r.ns = append(r.ns, binding{a.Name.Local, a.Value})
-		default:
-			nattrs++
+			continue
 		}
+		if !ncName(a.Name) {
+			return fmt.Errorf("%w: attribute name %s", stream.NotWellFormed, rawName(a.Name))
+		}
+		nattrs++
 	}
-	if t.Name.Space == "xmlns" {
-		return fmt.Errorf("%w: element with the xmlns prefix", stream.BadNamespacePrefix)
+	if !ncName(t.Name) {
+		return fmt.Errorf("%w: element name %s", stream.NotWellFormed, rawName(t.Name))
+	}
+	if t.Name.Space == "xmlns" || t.Name.Space == "xml" {
+		return fmt.Errorf("%w: element with the %s prefix", stream.BadNamespacePrefix, t.Name.Space)
 	}
 	space, ok := r.lookup(t.Name.Space)
 	if !ok {
@@ -244,7 +242,7 @@ func (r *Reader) start(t xml.StartElement) error {
 	if nattrs > 0 {
 		el.Attrs = make([]Attr, 0, nattrs)
 		for _, a := range t.Attr {
-			if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			if _, ok := declPrefix(a); ok {
 				continue
 			}
 			as := ""
@@ -282,14 +280,47 @@ func (r *Reader) lookup(prefix string) (string, bool) {
 	return "", prefix == ""
 }
 
-func checkDecl(a xml.Attr) error {
-	if a.Name.Local == "xml" || a.Name.Local == "xmlns" {
-		return fmt.Errorf("%w: redeclared reserved prefix %s", stream.BadNamespacePrefix, a.Name.Local)
+// nsXMLNS is the namespace of xmlns attributes, which nothing may be bound
+// to.
+const nsXMLNS = "http://www.w3.org/2000/xmlns/"
+
+// declPrefix reports whether a is a namespace declaration, and of which
+// prefix ("" for the default namespace).
+func declPrefix(a xml.Attr) (string, bool) {
+	switch {
+	case a.Name.Space == "" && a.Name.Local == "xmlns":
+		return "", true
+	case a.Name.Space == "xmlns":
+		return a.Name.Local, true
 	}
-	if a.Value == "" {
-		return fmt.Errorf("%w: prefix %s bound to the empty namespace", stream.BadNamespacePrefix, a.Name.Local)
+	return "", false
+}
+
+// declare adds a namespace declaration made on the element whose bindings
+// start at r.ns[mark], after checking it against Namespaces in XML 1.0.
+func (r *Reader) declare(prefix, uri string, mark int) error {
+	switch {
+	case prefix == "xml" || prefix == "xmlns":
+		return fmt.Errorf("%w: redeclared reserved prefix %s", stream.BadNamespacePrefix, prefix)
+	case prefix != "" && uri == "":
+		return fmt.Errorf("%w: prefix %s bound to the empty namespace", stream.BadNamespacePrefix, prefix)
+	case uri == NSXML || uri == nsXMLNS:
+		return fmt.Errorf("%w: reserved namespace %s bound", stream.BadNamespacePrefix, uri)
 	}
+	for _, b := range r.ns[mark:] {
+		if b.prefix == prefix {
+			return fmt.Errorf("%w: duplicate declaration of prefix %q", stream.NotWellFormed, prefix)
+		}
+	}
+	r.ns = append(r.ns, binding{prefix, uri})
 	return nil
+}
+
+// ncName reports whether n, as the decoder split it, is a qualified name
+// of Namespaces in XML: encoding/xml leaves a colon at either end of a name
+// in the local part, which no namespace-aware peer would accept.
+func ncName(n xml.Name) bool {
+	return !strings.Contains(n.Local, ":")
 }
 
 // readError maps a decoder error to what the caller must do: an I/O error
