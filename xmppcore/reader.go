@@ -81,6 +81,11 @@ func NewReader(in io.Reader, lim Limits) *Reader {
 	}
 	d := xml.NewDecoder(br)
 	d.Strict = true
+	// Only UTF-8 is allowed (RFC 6120 §11.6): refuse any other declared
+	// encoding with a typed error rather than the decoder's message.
+	d.CharsetReader = func(label string, _ io.Reader) (io.Reader, error) {
+		return nil, fmt.Errorf("%w: encoding %q", stream.UnsupportedEncoding, label)
+	}
 	return &Reader{in: br, dec: d, lim: lim}
 }
 
@@ -331,20 +336,22 @@ func (r *Reader) readError(err error) error {
 		if errors.Is(r.in.err, errTooLarge) {
 			return fmt.Errorf("%w: %v", stream.PolicyViolation, r.in.err)
 		}
+		if r.in.err == io.EOF {
+			// The connection ended without the stream's end tag: not the
+			// io.EOF that Next returns for a stream closed properly.
+			return io.ErrUnexpectedEOF
+		}
 		return r.in.err
+	}
+	if _, ok := AsStreamError(err); ok {
+		return err // from the CharsetReader
 	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		if strings.Contains(se.Msg, "encoding") {
-			return fmt.Errorf("%w: %s", stream.UnsupportedEncoding, se.Msg)
-		}
 		return fmt.Errorf("%w: %s", stream.NotWellFormed, se.Msg)
 	}
 	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
-	}
-	if strings.Contains(err.Error(), "encoding") {
-		return fmt.Errorf("%w: %v", stream.UnsupportedEncoding, err)
 	}
 	return fmt.Errorf("%w: %v", stream.NotWellFormed, err)
 }
