@@ -52,6 +52,7 @@ type Reader struct {
 	root    xml.Name   // raw (prefix, local) of the stream root
 	content string     // the stream's content namespace, stored as ""
 	header  bool
+	text    []byte // character data not yet added to the innermost open element
 }
 
 type binding struct{ prefix, uri string }
@@ -169,6 +170,7 @@ func (r *Reader) Next() (*Element, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			r.flushText()
 			if err := r.start(t); err != nil {
 				return nil, err
 			}
@@ -183,9 +185,14 @@ func (r *Reader) Next() (*Element, error) {
 			if t.Name != top.raw {
 				return nil, fmt.Errorf("%w: end tag %s does not match %s", stream.NotWellFormed, rawName(t.Name), rawName(top.raw))
 			}
+			r.flushText()
+			r.open[len(r.open)-1] = openElem{} // do not keep the tree alive
 			r.open = r.open[:len(r.open)-1]
 			r.ns = r.ns[:top.mark]
 			if len(r.open) == 0 {
+				if cap(r.text) > 4096 {
+					r.text = nil // one large stanza does not pin a large buffer
+				}
 				return top.el, nil
 			}
 		case xml.CharData:
@@ -197,16 +204,24 @@ func (r *Reader) Next() (*Element, error) {
 				r.in.budget = r.lim.MaxStanzaSize
 				continue
 			}
-			el := r.open[len(r.open)-1].el
-			if n := len(el.Nodes); n > 0 && el.Nodes[n-1].Elem == nil {
-				el.Nodes[n-1].Text += string(t) // CDATA next to text
-			} else {
-				el.Nodes = append(el.Nodes, Node{Text: string(t)})
-			}
+			// Text and CDATA sections next to each other become one node,
+			// added when the next tag comes: concatenating each piece to a
+			// string would cost quadratic time in the number of pieces.
+			r.text = append(r.text, t...)
 		default:
 			return nil, fmt.Errorf("%w: %T", stream.RestrictedXML, tok)
 		}
 	}
+}
+
+// flushText adds the pending character data to the innermost open element.
+func (r *Reader) flushText() {
+	if len(r.text) == 0 || len(r.open) == 0 {
+		return
+	}
+	el := r.open[len(r.open)-1].el
+	el.Nodes = append(el.Nodes, Node{Text: string(r.text)})
+	r.text = r.text[:0]
 }
 
 func (r *Reader) start(t xml.StartElement) error {
