@@ -49,8 +49,8 @@ var testCreds = sync.OnceValue(func() []storage.Credential {
 // userDB is a CredentialLookup over a map, normalizing usernames like a
 // real one, and recording what it was asked.
 type userDB struct {
-	mu    sync.Mutex
-	users map[string][]storage.Credential
+	mu       sync.Mutex
+	users    map[string][]storage.Credential
 	err      error // returned for every lookup when set
 	asked    []string
 	noRecord bool // fuzzing: do not grow asked forever
