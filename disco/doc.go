@@ -1,0 +1,18 @@
+// Package disco answers XEP-0030 service discovery for the server and, on
+// their behalf, for local accounts.
+//
+// The server (a local host) is a server/im entity whose features are all
+// the modules registered for module.Server and whose items are the
+// registered component domains; XEP-0128 data forms can be added to its
+// disco#info. An account (a local bare JID) is an account/registered entity
+// with the features registered for module.Account and, for now, no items.
+// An IQ without 'to' is the sender's own account (RFC 6120 §10.3.3).
+//
+// XEP-0030 §8 says a server must not reveal an account's disco#info to
+// requesters not entitled to its presence. Until there is a roster to ask,
+// every requester is answered; SetAccountPolicy is where the check goes.
+// Unknown accounts never get here: the router answers service-unavailable
+// for them, as §8 asks.
+//
+// No nodes are known yet, so a query naming one gets item-not-found.
+package disco
