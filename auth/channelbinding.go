@@ -62,6 +62,8 @@ func NewChannelBinding(cs *tls.ConnectionState, serverLeaf *x509.Certificate) *C
 // refuses to export keying material on TLS 1.2 without it, so success means
 // it was negotiated, unless the operator forced the unsafe behaviour with
 // GODEBUG=tlsunsafeekm=1, in which case TLS 1.2 is not trusted at all.
+// (A //go:debug directive in package main would escape this check; Parley
+// has none.)
 func exporterSafe(cs *tls.ConnectionState) bool {
 	switch {
 	case cs.Version >= tls.VersionTLS13:

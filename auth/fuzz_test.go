@@ -115,6 +115,9 @@ func FuzzSCRAM(f *testing.F) {
 		if clientFirst == nil {
 			return // empty challenge; nothing more to check
 		}
+		if !bytes.HasPrefix(out, []byte("r=")) {
+			t.Fatalf("server-first %q", out)
+		}
 
 		out, done, err = e.Step(ctx, clientFinal)
 		if err != nil {

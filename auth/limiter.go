@@ -31,6 +31,13 @@ const (
 // recently failed first; expired entries are dropped as new failures come
 // in. Safe for concurrent use.
 //
+// Typical use by a stream negotiator: refuse to start when
+// !Allow(ip, ""); after each Step, once Exchange.ClaimedUsername is known,
+// refuse to go on (temporary-auth-failure) when !Allow(ip, claimed); call
+// Failure(ip, claimed) on not-authorized and Success(ip, claimed) on
+// success. A refusal must look the same for existing and unknown accounts,
+// which it does since failures are counted for any name.
+//
 // Eviction under pressure forgets the oldest counters, so a very large
 // botnet could reset an account's counter by failing on MaxKeys other
 // accounts first; the per-IP limit makes that expensive.

@@ -24,6 +24,8 @@ func TestPLAIN(t *testing.T) {
 	db.users["mixed"] = []storage.Credential{weak[2], strong[0]}
 	db.users["sha1only"] = []storage.Credential{weak[2]}
 	db.users["nocreds"] = nil
+	spacey, _ := DeriveCredentials("open\u00a0sesame", MinIterations)
+	db.users["spacey"] = spacey
 	damaged := strong[0]
 	damaged.ServerKey = nil
 	db.users["damaged"] = []storage.Credential{damaged}
@@ -38,7 +40,7 @@ func TestPLAIN(t *testing.T) {
 		{"authzid bare JID", "user@example.org\x00user\x00pencil", "", "user"},
 		{"authzid other case", "USER@Example.ORG\x00user\x00pencil", "", "user"},
 		{"raw case kept", "\x00User\x00pencil", "", "User"},
-		{"password normalized", "\x00user\x00pencil", "", "user"},
+		{"password normalized", "\x00spacey\x00open sesame", "", "spacey"},
 		{"strongest credential wins", "\x00mixed\x00strong one", "", "mixed"},
 		{"weaker credential ignored", "\x00mixed\x00weak one", ConditionNotAuthorized, ""},
 		{"only SHA-1 stored", "\x00sha1only\x00weak one", "", "sha1only"},
