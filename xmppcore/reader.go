@@ -21,7 +21,10 @@ type Limits struct {
 var DefaultLimits = Limits{MaxStanzaSize: 256 << 10, MaxDepth: 32, MaxHeaderSize: 4096}
 
 // maxAttrs bounds the attributes of one element, so duplicate detection and
-// lookups stay cheap whatever the stanza size.
+// lookups stay cheap whatever the stanza size. Namespace declarations are
+// counted apart, with room for the ones the serializer adds (one per
+// namespaced attribute, and a default namespace), so that whatever the
+// Reader accepts still passes a Reader with the same limits once written.
 const maxAttrs = 64
 
 // errTooLarge is the byte budget running out; it surfaces as policy-violation.
@@ -228,8 +231,17 @@ func (r *Reader) start(t xml.StartElement) error {
 	if len(r.open) >= r.lim.MaxDepth {
 		return fmt.Errorf("%w: nesting deeper than %d", stream.PolicyViolation, r.lim.MaxDepth)
 	}
-	if len(t.Attr) > maxAttrs {
+	ndecls := 0
+	for _, a := range t.Attr {
+		if _, ok := declPrefix(a); ok {
+			ndecls++
+		}
+	}
+	if len(t.Attr)-ndecls > maxAttrs {
 		return fmt.Errorf("%w: more than %d attributes", stream.PolicyViolation, maxAttrs)
+	}
+	if ndecls > maxAttrs+1 {
+		return fmt.Errorf("%w: more than %d namespace declarations", stream.PolicyViolation, maxAttrs+1)
 	}
 	mark := len(r.ns)
 	nattrs := 0

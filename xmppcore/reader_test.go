@@ -214,6 +214,15 @@ func TestLimitsBoundary(t *testing.T) {
 		b.WriteString("/>")
 		return b.String()
 	}
+	decls := func(n int) string {
+		var b strings.Builder
+		b.WriteString("<a")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, " xmlns:p%d='urn:%d'", i, i)
+		}
+		b.WriteString("/>")
+		return b.String()
+	}
 	sized := func(n int) string { // an element of exactly n bytes
 		return "<a>" + strings.Repeat("x", n-7) + "</a>"
 	}
@@ -228,9 +237,13 @@ func TestLimitsBoundary(t *testing.T) {
 		3: {nest(33), Limits{}, false},
 		4: {manyAttrs(64), Limits{}, true},
 		5: {manyAttrs(65), Limits{}, false},
-		6: {`<a xmlns:p='urn:p'` + strings.TrimPrefix(manyAttrs(64), "<a"), Limits{}, false}, // declarations count
-		7: {sized(100), Limits{MaxStanzaSize: 100}, true},
-		8: {sized(101), Limits{MaxStanzaSize: 100}, false},
+		// Namespace declarations are counted apart: the serializer adds one
+		// per namespaced attribute, and its output must still be accepted.
+		6:  {`<a xmlns:p='urn:p'` + strings.TrimPrefix(manyAttrs(64), "<a"), Limits{}, true},
+		9:  {`<a xmlns='urn:x'` + strings.TrimPrefix(decls(64), "<a"), Limits{}, true},
+		10: {`<a xmlns='urn:x'` + strings.TrimPrefix(decls(65), "<a"), Limits{}, false},
+		7:  {sized(100), Limits{MaxStanzaSize: 100}, true},
+		8:  {sized(101), Limits{MaxStanzaSize: 100}, false},
 	} {
 		_, els, err := readAll(hdr+tc.stanza+streamEnd, tc.lim)
 		if tc.ok {
@@ -630,4 +643,43 @@ func TestNoRetention(t *testing.T) {
 		t.Error("the reader still references the stanza it returned")
 	}
 	runtime.KeepAlive(r)
+}
+
+// Whatever the Reader accepts, once written, is accepted by a Reader with
+// the same limits (a Parley server on the other end of a federation link):
+// the serializer's extra namespace declarations must not push an element
+// over the attribute limit.
+func TestWrittenPassesSameLimits(t *testing.T) {
+	var decls, attrs strings.Builder
+	for i := 0; i < maxAttrs; i++ {
+		fmt.Fprintf(&decls, " xmlns:p%d='urn:p%d'", i, i)
+		fmt.Fprintf(&attrs, " p%d:x='%d'", i, i)
+	}
+	attrs63 := attrs.String()[:strings.LastIndex(attrs.String(), " ")]
+	for i, tc := range []struct {
+		in  string
+		lim Limits
+	}{
+		// Namespaced attributes whose prefixes the parent declares are
+		// written with one declaration each on the child itself.
+		0: {`<message` + decls.String() + `><x` + attrs63 + `/></message>`, Limits{}},
+		1: {`<message` + decls.String() + `><x xmlns='urn:x'` + attrs.String() + `/></message>`, Limits{}},
+	} {
+		_, els, err := readAll(clientHeader+tc.in+streamEnd, tc.lim)
+		if err != io.EOF || len(els) != 1 {
+			t.Errorf("%d: %v after %d elements", i, err, len(els))
+			continue
+		}
+		for _, ns := range []string{NSClient, NSServer} {
+			out := els[0].AppendXML(nil, ns)
+			_, back, err := readAll(headerFor(ns)+string(out)+streamEnd, tc.lim)
+			if err != io.EOF || len(back) != 1 {
+				t.Errorf("%d: written as %d bytes, read back: %v", i, len(out), err)
+				continue
+			}
+			if d := diffElem(els[0], back[0]); d != "" {
+				t.Errorf("%d: %s", i, d)
+			}
+		}
+	}
 }
