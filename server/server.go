@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"parley.im/parley/auth"
+	"parley.im/parley/c2s"
+	"parley.im/parley/certs"
+	"parley.im/parley/config"
+	"parley.im/parley/module"
+	"parley.im/parley/router"
+	"parley.im/parley/storage"
+	"parley.im/parley/xmppcore"
+)
+
+// Options configure a Server.
+type Options struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Version string // reported by XEP-0092
+}
+
+// Server is a running Parley instance.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    storage.Store
+	certs    *certs.Manager
+	router   *router.Router
+	registry *module.Registry
+	c2s      *c2s.Server
+	started  bool
+}
+
+// New builds a server and binds its listeners; nothing is served until
+// Start. On error everything opened so far is closed again.
+func New(ctx context.Context, opts Options) (s *Server, err error) {
+	cfg := opts.Config
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s = &Server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+
+	secret, err := loadOrCreateSecret(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if s.certs, err = certs.New(cfg, log); err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+	if s.store, err = OpenStore(ctx, cfg, true); err != nil {
+		return nil, err
+	}
+	conflict := router.ReplaceOld
+	if cfg.C2S.ResourceConflict == "refuse" {
+		conflict = router.RefuseNew
+	}
+	s.router = router.New(router.Config{
+		Hosts:                 cfg.HostNames(),
+		AccountExists:         s.store.AccountExists,
+		MaxSessionsPerAccount: cfg.C2S.MaxSessionsPerAccount,
+		Conflict:              conflict,
+		Logger:                log.With("component", "router"),
+	})
+	s.registry = module.NewRegistry(module.Env{Router: s.router, Store: s.store, Logger: log})
+	for _, m := range standardModules(s.registry, opts.Version) {
+		if err := s.registry.Add(m); err != nil {
+			return nil, err
+		}
+	}
+	limiter := auth.NewLimiter(auth.LimiterConfig{
+		AccountFailures: cfg.Auth.AccountFailures,
+		IPFailures:      cfg.Auth.IPFailures,
+		Window:          cfg.Auth.FailureWindow,
+	})
+	s.c2s = c2s.New(c2s.Config{
+		StartTLS:            cfg.C2S.StartTLS,
+		DirectTLS:           cfg.C2S.DirectTLS,
+		RequireTLS:          cfg.C2S.RequireTLS,
+		NegotiationTimeout:  cfg.C2S.NegotiationTimeout,
+		IdleTimeout:         cfg.C2S.IdleTimeout,
+		PingTimeout:         cfg.C2S.PingTimeout,
+		WriteTimeout:        cfg.C2S.WriteTimeout,
+		QueueSize:           cfg.C2S.QueueSize,
+		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+		Limits: xmppcore.Limits{
+			MaxStanzaSize: cfg.Limits.MaxStanzaSize,
+			MaxDepth:      cfg.Limits.MaxDepth,
+			MaxHeaderSize: cfg.Limits.MaxStreamHeader,
+		},
+		Mechanisms:      cfg.Mechanisms(),
+		AllowPlain:      cfg.Auth.AllowPlain,
+		MaxAuthAttempts: cfg.Auth.MaxAttempts,
+		ScramIterations: cfg.Auth.ScramIterations,
+		FakeSaltKey:     secret,
+	}, c2s.Deps{
+		Router:  s.router,
+		Store:   s.store,
+		Certs:   s.certs,
+		Limiter: limiter,
+		Logger:  log,
+	})
+	if err := s.c2s.Listen(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start starts the modules, then serves clients.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.registry.Start(ctx); err != nil {
+		return err
+	}
+	s.c2s.Serve(ctx)
+	s.started = true
+	s.log.Info("parley started", "hosts", s.cfg.HostNames(), "storage", s.cfg.Storage.Backend)
+	return nil
+}
+
+// Shutdown stops accepting, closes every session with system-shutdown
+// after flushing their queues, stops the modules and closes storage.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.c2s != nil {
+		errs = append(errs, s.c2s.Shutdown(ctx))
+	}
+	if s.registry != nil {
+		errs = append(errs, s.registry.Stop(ctx))
+	}
+	errs = append(errs, s.close())
+	return errors.Join(errs...)
+}
+
+func (s *Server) close() error {
+	if s.store != nil {
+		err := s.store.Close()
+		s.store = nil
+		return err
+	}
+	return nil
+}
+
+// ReloadCertificates re-reads the certificate files (SIGHUP).
+func (s *Server) ReloadCertificates() error { return s.certs.Reload() }
+
+// Router returns the router (for tests and embedding).
+func (s *Server) Router() *router.Router { return s.router }
+
+// Store returns the storage backend.
+func (s *Server) Store() storage.Store { return s.store }
+
+// C2SAddrs returns the bound client listener addresses.
+func (s *Server) C2SAddrs() (starttls, direct []net.Addr) { return s.c2s.Addrs() }
