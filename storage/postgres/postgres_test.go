@@ -38,15 +38,35 @@ func unreachable(t testing.TB, err error) {
 	t.Skipf("PostgreSQL unreachable, set PARLEY_TEST_POSTGRES_DSN: %v", err)
 }
 
+// reachable connects once per test process, so that without a server the
+// tests skip (or fail) at once instead of each waiting to time out.
+var reachable = sync.OnceValue(func() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, testDSN())
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+})
+
+func requirePostgres(t testing.TB) {
+	t.Helper()
+	if err := reachable(); err != nil {
+		unreachable(t, err)
+	}
+}
+
 // freshSchema creates an empty schema with a unique name and drops it when
 // the test ends, so tests in this and other processes never share tables.
 func freshSchema(t testing.TB) string {
 	t.Helper()
+	requirePostgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, testDSN())
 	if err != nil {
-		unreachable(t, err)
+		t.Fatalf("connect: %v", err)
 	}
 	defer conn.Close(context.Background())
 	schema := "parley_test_" + randomHex(8)
@@ -91,6 +111,7 @@ func openStore(t testing.TB, schema string, migrate bool) *Store {
 }
 
 func TestConformance(t *testing.T) {
+	requirePostgres(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		return openStore(t, freshSchema(t), true)
 	})
