@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"mellium.im/xmpp/stream"
@@ -56,6 +57,7 @@ type Reader struct {
 	content string     // the stream's content namespace, stored as ""
 	header  bool
 	text    []byte // character data not yet added to the innermost open element
+	out     int    // bytes the top-level element being parsed serializes to
 }
 
 type binding struct{ prefix, uri string }
@@ -173,7 +175,9 @@ func (r *Reader) Next() (*Element, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			r.flushText()
+			if err := r.flushText(); err != nil {
+				return nil, err
+			}
 			if err := r.start(t); err != nil {
 				return nil, err
 			}
@@ -188,7 +192,12 @@ func (r *Reader) Next() (*Element, error) {
 			if t.Name != top.raw {
 				return nil, fmt.Errorf("%w: end tag %s does not match %s", stream.NotWellFormed, rawName(t.Name), rawName(top.raw))
 			}
-			r.flushText()
+			if err := r.flushText(); err != nil {
+				return nil, err
+			}
+			if err := r.grow(endTagLen(top.el)); err != nil {
+				return nil, err
+			}
 			r.open[len(r.open)-1] = openElem{} // do not keep the tree alive
 			r.open = r.open[:len(r.open)-1]
 			r.ns = r.ns[:top.mark]
@@ -218,13 +227,15 @@ func (r *Reader) Next() (*Element, error) {
 }
 
 // flushText adds the pending character data to the innermost open element.
-func (r *Reader) flushText() {
+func (r *Reader) flushText() error {
 	if len(r.text) == 0 || len(r.open) == 0 {
-		return
+		return nil
 	}
 	el := r.open[len(r.open)-1].el
-	el.Nodes = append(el.Nodes, Node{Text: string(r.text)})
+	text := string(r.text)
+	el.Nodes = append(el.Nodes, Node{Text: text})
 	r.text = r.text[:0]
+	return r.grow(escapedLen(text, false))
 }
 
 func (r *Reader) start(t xml.StartElement) error {
@@ -291,12 +302,69 @@ func (r *Reader) start(t xml.StartElement) error {
 			el.Attrs = append(el.Attrs, Attr{Space: as, Local: a.Name.Local, Value: a.Value})
 		}
 	}
+	parentSpace := ""
 	if n := len(r.open); n > 0 {
 		parent := r.open[n-1].el
 		parent.Nodes = append(parent.Nodes, Node{Elem: el})
+		parentSpace = parent.Space
+	} else {
+		r.out = 0
 	}
 	r.open = append(r.open, openElem{raw: t.Name, mark: mark, el: el})
+	return r.grow(startTagLen(el, parentSpace))
+}
+
+// grow adds n bytes to the serialized size of the element being parsed.
+//
+// The serializer writes namespace declarations on every element that needs
+// them, where the peer may have declared a prefix once: <u:z/> inside a
+// parent in another namespace costs 6 bytes to read and the whole namespace
+// name to write, for every recipient. Bounding the written size by the
+// stanza limit keeps that amplification out, and means whatever the Reader
+// accepts is accepted by a Reader with the same limits once written.
+func (r *Reader) grow(n int) error {
+	r.out += n
+	if r.out > r.lim.MaxStanzaSize {
+		return fmt.Errorf("%w: element serializes to more than %d bytes", stream.PolicyViolation, r.lim.MaxStanzaSize)
+	}
 	return nil
+}
+
+// startTagLen is the length of el's start tag as AppendXML writes it, up to
+// but not including the closing ">" or "/>", inside a parent in parentSpace,
+// for a content namespace as long as jabber:client and jabber:server.
+func startTagLen(el *Element, parentSpace string) int {
+	n := 1 + len(el.Local)
+	if el.Space != parentSpace {
+		ns := len(NSClient)
+		if el.Space != "" {
+			ns = escapedLen(el.Space, true)
+		}
+		n += len(` xmlns=""`) + ns
+	}
+	prefixes := 0
+	for _, a := range el.Attrs {
+		n += len(` =""`) + len(a.Local) + escapedLen(a.Value, true)
+		switch a.Space {
+		case "":
+		case NSXML:
+			n += len("xml:")
+		default:
+			p := len("a") + len(strconv.Itoa(prefixes))
+			prefixes++
+			n += len(`xmlns:="" :`) + 2*p + escapedLen(a.Space, true)
+		}
+	}
+	return n
+}
+
+// endTagLen is the length of the rest of el once it is complete: "/>" or
+// ">" and the end tag, the content being counted as it is added.
+func endTagLen(el *Element) int {
+	if len(el.Nodes) == 0 {
+		return len("/>")
+	}
+	return len("></>") + len(el.Local)
 }
 
 func (r *Reader) lookup(prefix string) (string, bool) {

@@ -683,3 +683,51 @@ func TestWrittenPassesSameLimits(t *testing.T) {
 		}
 	}
 }
+
+// The written size of an element counts against MaxStanzaSize too: it can
+// be far larger than what was read, since the serializer declares a
+// namespace on every element that needs it.
+func TestWrittenSizeLimit(t *testing.T) {
+	for i, in := range []string{
+		0: `<a xmlns:p='urn:p'><b xmlns='urn:b'><p:c/><p:c/><p:c/></b></a>`,
+		1: `<a><![CDATA[>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>]]></a>`,
+		2: `<a v="'''''''''''''''''''''''''''''''''''''"/>`,
+		3: `<a xmlns:p='urn:pppppppppppppppppppppp' p:x='1'><b p:y='2'/><b p:y='3'/></a>`,
+		4: `<x xmlns='urn:x' xmlns:c='jabber:client'><c:m/><c:m/><c:m/></x>`,
+		5: `<a xml:lang='en'><![CDATA[&&&&&&&&&&&&&&&&]]><b/>&#xD;</a>`,
+	} {
+		el, err := parseOne(in, NSClient)
+		if err != nil {
+			t.Errorf("%d: %v", i, err)
+			continue
+		}
+		size := len(el.AppendXML(nil, NSClient))
+		if size != len(el.AppendXML(nil, NSServer)) {
+			t.Fatalf("%d: size depends on the content namespace", i)
+		}
+		if size <= len(in) {
+			t.Fatalf("%d: written in %d bytes, read from %d: not a test of the written size", i, size, len(in))
+		}
+		_, els, err := readAll(headerFor(NSClient)+in+streamEnd, Limits{MaxStanzaSize: size})
+		if err != io.EOF || len(els) != 1 {
+			t.Errorf("%d: limit %d, the written size: %v", i, size, err)
+		}
+		_, els, err = readAll(headerFor(NSClient)+in+streamEnd, Limits{MaxStanzaSize: size - 1})
+		if got := condOf(err); got != "policy-violation" || len(els) != 0 {
+			t.Errorf("%d: limit %d, one less than the written size: %s", i, size-1, got)
+		}
+	}
+
+	// The amplification this prevents: 6 bytes read, 10 kB written, per
+	// element.
+	var b strings.Builder
+	b.WriteString(`<message xmlns:u='urn:` + strings.Repeat("u", 10000) + `'><x xmlns='urn:x'>`)
+	for i := 0; i < 2000; i++ {
+		b.WriteString("<u:z/>")
+	}
+	b.WriteString(`</x></message>`)
+	_, els, err := readAll(clientHeader+b.String()+streamEnd, Limits{})
+	if got := condOf(err); got != "policy-violation" || len(els) != 0 {
+		t.Errorf("%d bytes that write as %d MB: %s", b.Len(), 2000*10000>>20, got)
+	}
+}

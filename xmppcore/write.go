@@ -109,5 +109,29 @@ func appendEscaped(b []byte, s string, attr bool) []byte {
 	return append(b, s[last:]...)
 }
 
+// escapedLen is len(appendEscaped(nil, s, attr)), without the copy.
+func escapedLen(s string, attr bool) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '&':
+			n += 4 // &amp;
+		case '<', '>':
+			n += 3 // &lt; &gt;
+		case '"', '\'':
+			if attr {
+				n += 5 // &quot; &apos;
+			}
+		case '\r':
+			n += 4 // &#xD;
+		case '\n', '\t':
+			if attr {
+				n += 4 // &#xA; &#x9;
+			}
+		}
+	}
+	return n
+}
+
 // EscapeAttr returns s escaped for use inside a quoted attribute value.
 func EscapeAttr(s string) string { return string(appendEscaped(nil, s, true)) }

@@ -165,3 +165,13 @@ func TestWriteServerStream(t *testing.T) {
 		t.Errorf("client serialization = %s", el.String())
 	}
 }
+
+func TestEscapedLen(t *testing.T) {
+	for _, s := range []string{"", "plain", nasty, "&&&", "<>", `"'`, "\r\n\t", "ü&☺"} {
+		for _, attr := range []bool{false, true} {
+			if got, want := escapedLen(s, attr), len(appendEscaped(nil, s, attr)); got != want {
+				t.Errorf("escapedLen(%q, %v) = %d, want %d", s, attr, got, want)
+			}
+		}
+	}
+}
