@@ -133,6 +133,13 @@ func (e *Exchange) scramClientFirst(ctx context.Context, in []byte) ([]byte, boo
 	return []byte(e.serverFirst), false, nil
 }
 
+// ErrChannelBindingType is the cause (Failure.Err) when a client asks for a
+// channel binding type this connection cannot give, as slixmpp does with
+// tls-unique on TLS 1.3. Such a client saw the -PLUS mechanisms, so its
+// next attempt with "y" is no downgrade (see Config.AdvertisedPlus), and
+// the failure says nothing about its password.
+var ErrChannelBindingType = errors.New("auth: SCRAM channel binding type not supported on this connection")
+
 // checkChannelBindingFlag applies RFC 5802 §6 to the gs2-cbind-flag.
 //
 // A flag that contradicts the mechanism name (binding with a non-PLUS
@@ -142,13 +149,6 @@ func (e *Exchange) scramClientFirst(ctx context.Context, in []byte) ([]byte, boo
 // (the RFC says the server MUST fail authentication; it is not a syntax
 // error, and XEP-0440 lets the client know the types beforehand), and "y"
 // after -PLUS was advertised (a downgrade by a man in the middle).
-// ErrChannelBindingType is the cause (Failure.Err) when a client asks for a
-// channel binding type this connection cannot give, as slixmpp does with
-// tls-unique on TLS 1.3. Such a client saw the -PLUS mechanisms, so its
-// next attempt with "y" is no downgrade (see Config.AdvertisedPlus), and
-// the failure says nothing about its password.
-var ErrChannelBindingType = errors.New("auth: SCRAM channel binding type not supported on this connection")
-
 func (e *Exchange) checkChannelBindingFlag(flag byte, cbType string) *Failure {
 	plus := isPlus(e.mech)
 	switch flag {

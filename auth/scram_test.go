@@ -461,3 +461,23 @@ func endPointFromClientSide(cs tls.ConnectionState) []byte {
 	h.Write(cs.PeerCertificates[0].Raw)
 	return h.Sum(nil)
 }
+
+// TestSCRAMUnsupportedBindingTypeCause lets the negotiator tell an
+// unsupported channel binding type (a client it may let retry) from other
+// failures.
+func TestSCRAMUnsupportedBindingTypeCause(t *testing.T) {
+	cfg := testConfig(newUserDB())
+	cfg.TLSActive, cfg.AdvertisedPlus = true, true
+	cfg.CB = &ChannelBinding{exporter: make([]byte, 32), preferred: []string{CBTLSExporter}}
+	e, _ := NewExchange(SCRAMSHA256Plus, cfg)
+	_, _, err := e.Step(context.Background(), []byte("p=tls-unique,,n=user,r=abc"))
+	wantCondition(t, err, ConditionNotAuthorized)
+	if !errors.Is(err, ErrChannelBindingType) {
+		t.Fatalf("cause of %v is not ErrChannelBindingType", err)
+	}
+	e, _ = NewExchange(SCRAMSHA256, cfg)
+	_, _, err = e.Step(context.Background(), []byte("y,,n=user,r=abc"))
+	if errors.Is(err, ErrChannelBindingType) {
+		t.Fatal("a downgrade is not an unsupported binding type")
+	}
+}
