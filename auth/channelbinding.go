@@ -16,6 +16,10 @@ import (
 const (
 	CBTLSExporter       = "tls-exporter"
 	CBTLSServerEndPoint = "tls-server-end-point"
+	// CBTLSUnique is RFC 5929's first binding, defined for TLS 1.2 and
+	// older only (RFC 9266 forbids it on TLS 1.3). Older clients such as
+	// slixmpp know no other.
+	CBTLSUnique = "tls-unique"
 )
 
 // exporterLabel and exporterLen are fixed by RFC 9266 §2.
@@ -29,6 +33,7 @@ const (
 type ChannelBinding struct {
 	exporter  []byte // nil when tls-exporter is unavailable
 	endPoint  []byte // nil when tls-server-end-point is undefined
+	unique    []byte // nil on TLS 1.3 and when crypto/tls does not provide it
 	preferred []string
 }
 
@@ -53,6 +58,10 @@ func NewChannelBinding(cs *tls.ConnectionState, serverLeaf *x509.Certificate) *C
 			cb.endPoint = d.Sum(nil)
 			cb.preferred = append(cb.preferred, CBTLSServerEndPoint)
 		}
+	}
+	if cs.Version <= tls.VersionTLS12 && len(cs.TLSUnique) > 0 {
+		cb.unique = append([]byte(nil), cs.TLSUnique...)
+		cb.preferred = append(cb.preferred, CBTLSUnique)
 	}
 	return cb
 }
@@ -122,6 +131,8 @@ func (cb *ChannelBinding) Data(typ string) ([]byte, error) {
 			data = cb.exporter
 		case CBTLSServerEndPoint:
 			data = cb.endPoint
+		case CBTLSUnique:
+			data = cb.unique
 		}
 	}
 	if data == nil {

@@ -70,8 +70,14 @@ func TestChannelBindingTLS13(t *testing.T) {
 func TestChannelBindingTLS12(t *testing.T) {
 	p := newTLSPair(t, tls.VersionTLS12)
 	cb := NewChannelBinding(&p.server, nil)
-	if got, want := cb.Types(), []string{CBTLSExporter}; !slices.Equal(got, want) {
+	if got, want := cb.Types(), []string{CBTLSExporter, CBTLSUnique}; !slices.Equal(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
+	}
+	// tls-unique is the client's first Finished message (RFC 5929 §3.1),
+	// which both ends see alike.
+	unique, err := cb.Data(CBTLSUnique)
+	if err != nil || len(unique) == 0 || !bytes.Equal(unique, p.client.TLSUnique) {
+		t.Fatalf("tls-unique = %x, %v; client has %x", unique, err, p.client.TLSUnique)
 	}
 }
 

@@ -175,7 +175,7 @@ func (e *Exchange) checkChannelBindingFlag(flag byte, cbType string) *Failure {
 }
 
 func (e *Exchange) advertisedPlus() bool {
-	return e.cfg.AdvertisedPlus || slices.ContainsFunc(e.cfg.Offered, isPlus)
+	return e.cfg.AdvertisedPlus
 }
 
 // scramClientFinal parses

@@ -43,6 +43,7 @@ type conn struct {
 	lang       string
 	user       string // authenticated localpart
 	authFails  int
+	triedPlus  bool // a -PLUS attempt failed on the binding type
 	jid        jid.JID
 	deadline   time.Time // end of negotiation
 	headerSent bool

@@ -32,11 +32,13 @@ func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool,
 	}
 	cb := c.channelBinding()
 	ex, err := auth.NewExchange(mech, auth.Config{
-		Lookup:         c.lookupCredentials,
-		Host:           c.host,
-		CB:             cb,
-		TLSActive:      c.secure,
-		AdvertisedPlus: slices.ContainsFunc(offered, isPlus),
+		Lookup:    c.lookupCredentials,
+		Host:      c.host,
+		CB:        cb,
+		TLSActive: c.secure,
+		// A client that already tried a -PLUS mechanism on this stream saw
+		// the list: its "y" after a binding-type failure is no downgrade.
+		AdvertisedPlus: slices.ContainsFunc(offered, isPlus) && !c.triedPlus,
 		FakeSaltKey:    c.srv.cfg.FakeSaltKey,
 		FakeIterations: c.srv.cfg.ScramIterations,
 		Offered:        offered,
@@ -131,6 +133,13 @@ func (c *conn) saslFailure(log interface{ Info(string, ...any) }, claimed string
 		f = &auth.Failure{Condition: "temporary-auth-failure", Err: err}
 	}
 	log.Info("authentication failed", "condition", f.Condition, "user", claimed, "err", f.Err)
+	if errors.Is(f.Err, auth.ErrChannelBindingType) {
+		// Not a password failure, and the client will try its next
+		// mechanism: count it neither as an attempt nor for throttling.
+		// The negotiation timeout still bounds the retries.
+		c.triedPlus = true
+		return false, c.writeElement(saslFailureElement(f))
+	}
 	if lim := c.srv.deps.Limiter; lim != nil && f.Condition == "not-authorized" {
 		local, nerr := normalizeUsername(claimed, c.host)
 		if nerr != nil {
@@ -138,11 +147,7 @@ func (c *conn) saslFailure(log interface{ Info(string, ...any) }, claimed string
 		}
 		lim.Failure(c.ip, local)
 	}
-	el := xmppcore.New(xmppcore.NSSASL, "failure").Append(xmppcore.New(xmppcore.NSSASL, f.Condition))
-	if f.Text != "" {
-		el.Append(xmppcore.New(xmppcore.NSSASL, "text").AppendText(f.Text))
-	}
-	if werr := c.writeElement(el); werr != nil {
+	if werr := c.writeElement(saslFailureElement(f)); werr != nil {
 		return false, werr
 	}
 	c.authFails++
@@ -175,4 +180,12 @@ func (c *conn) lookupCredentials(ctx context.Context, username string) ([]storag
 		return nil, err
 	}
 	return acct.Credentials, nil
+}
+
+func saslFailureElement(f *auth.Failure) *xmppcore.Element {
+	el := xmppcore.New(xmppcore.NSSASL, "failure").Append(xmppcore.New(xmppcore.NSSASL, f.Condition))
+	if f.Text != "" {
+		el.Append(xmppcore.New(xmppcore.NSSASL, "text").AppendText(f.Text))
+	}
+	return el
 }
