@@ -59,7 +59,10 @@ func NewChannelBinding(cs *tls.ConnectionState, serverLeaf *x509.Certificate) *C
 			cb.preferred = append(cb.preferred, CBTLSServerEndPoint)
 		}
 	}
-	if cs.Version <= tls.VersionTLS12 && len(cs.TLSUnique) > 0 {
+	// tls-unique only with the extended master secret (proven by the
+	// exporter working on TLS 1.2): without it the triple-handshake attack
+	// makes the value shareable between two connections.
+	if cs.Version == tls.VersionTLS12 && cb.exporter != nil && len(cs.TLSUnique) > 0 {
 		cb.unique = append([]byte(nil), cs.TLSUnique...)
 		cb.preferred = append(cb.preferred, CBTLSUnique)
 	}

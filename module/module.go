@@ -117,6 +117,7 @@ func NewRegistry(env Env) *Registry {
 type Registrar struct {
 	reg    *Registry
 	module string
+	errs   []error
 	Env
 }
 
@@ -124,7 +125,7 @@ type Registrar struct {
 func (reg *Registry) Add(m Module) error {
 	r := &Registrar{reg: reg, module: m.Name(), Env: reg.env}
 	r.Logger = reg.env.Logger.With("module", m.Name())
-	if err := m.Register(r); err != nil {
+	if err := errors.Join(append([]error{m.Register(r)}, r.errs...)...); err != nil {
 		return fmt.Errorf("module %s: %w", m.Name(), err)
 	}
 	reg.mu.Lock()
@@ -173,11 +174,16 @@ func (reg *Registry) modules() []Module {
 }
 
 // IQ registers the handler of IQs of type typ ("get" or "set") whose
-// payload is {space}local, for a target.
+// payload is {space}local, for a target. Registering a pair twice is a
+// programming error that makes the module's Register fail.
 func (r *Registrar) IQ(typ, space, local string, target Target, h IQHandler) {
 	k := iqKey{typ, space, local, target}
 	r.reg.mu.Lock()
 	defer r.reg.mu.Unlock()
+	if _, dup := r.reg.iq[k]; dup {
+		r.errs = append(r.errs, fmt.Errorf("IQ handler for %s {%s}%s registered twice", typ, space, local))
+		return
+	}
 	r.reg.iq[k] = h
 	r.reg.undo = append(r.reg.undo, func() {
 		r.reg.mu.Lock()
@@ -214,23 +220,46 @@ func (r *Registrar) OnSessionEnded(h router.SessionHook) {
 func (r *Registrar) Feature(target Target, ns string) {
 	r.reg.mu.Lock()
 	defer r.reg.mu.Unlock()
-	if !slices.Contains(r.reg.features[target], ns) {
-		r.reg.features[target] = append(r.reg.features[target], ns)
+	if slices.Contains(r.reg.features[target], ns) {
+		return
 	}
+	r.reg.features[target] = append(r.reg.features[target], ns)
+	r.reg.undo = append(r.reg.undo, func() {
+		r.reg.mu.Lock()
+		defer r.reg.mu.Unlock()
+		r.reg.features[target] = slices.DeleteFunc(r.reg.features[target], func(f string) bool { return f == ns })
+	})
 }
 
-// Identity advertises a disco identity on a target.
+// Identity advertises a disco identity on a target (once: XEP-0030 §3.1
+// forbids duplicates).
 func (r *Registrar) Identity(target Target, id Identity) {
 	r.reg.mu.Lock()
 	defer r.reg.mu.Unlock()
+	if slices.Contains(r.reg.identities[target], id) {
+		return
+	}
 	r.reg.identities[target] = append(r.reg.identities[target], id)
+	r.reg.undo = append(r.reg.undo, func() {
+		r.reg.mu.Lock()
+		defer r.reg.mu.Unlock()
+		r.reg.identities[target] = slices.DeleteFunc(r.reg.identities[target], func(i Identity) bool { return i == id })
+	})
 }
 
 // Item lists a domain (a component) in the server's disco#items.
 func (r *Registrar) Item(domain string) {
 	r.reg.mu.Lock()
 	defer r.reg.mu.Unlock()
+	if slices.Contains(r.reg.items, domain) {
+		return
+	}
 	r.reg.items = append(r.reg.items, domain)
+	r.reg.undo = append(r.reg.undo, func() {
+		r.reg.mu.Lock()
+		defer r.reg.mu.Unlock()
+		r.reg.items = slices.DeleteFunc(r.reg.items, func(d string) bool { return d == domain })
+	})
 }
 
 // Features returns the disco features of a target, sorted.
@@ -313,7 +342,9 @@ func (reg *Registry) dispatch(ctx context.Context, st *router.Stanza, target Tar
 	}
 	reply.SetAttr("to", st.From.String())
 	if !noTo {
-		reply.SetAttr("from", st.El.Attr("to"))
+		// The normalized address, as Router.Error uses: a client that wrote
+		// "EXAMPLE.org" gets its answer from "example.org".
+		reply.SetAttr("from", st.To.String())
 	}
 	if result != nil {
 		reply.Append(result)

@@ -354,6 +354,10 @@ func (r *Router) Error(ctx context.Context, st *Stanza, se stanza.Error) {
 		from = st.From.Domain()
 	}
 	reply.SetAttr("from", from.String())
+	if st.From.Equal(jid.JID{}) {
+		return // nobody to tell
+	}
+	reply.SetAttr("to", st.From.String())
 	out := &Stanza{El: reply, From: from, To: st.From}
 	if st.Origin != nil && st.Origin.JID().Equal(st.From) {
 		st.Origin.Send(reply)
