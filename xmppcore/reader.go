@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"mellium.im/xmpp/stream"
 )
@@ -257,14 +258,14 @@ func (r *Reader) start(t xml.StartElement) error {
 	mark := len(r.ns)
 	nattrs := 0
 	for _, a := range t.Attr {
+		if !ncName(a.Name) {
+			return fmt.Errorf("%w: attribute name %s", stream.NotWellFormed, rawName(a.Name))
+		}
 		if prefix, ok := declPrefix(a); ok {
 			if err := r.declare(prefix, a.Value, mark); err != nil {
 				return err
 			}
 			continue
-		}
-		if !ncName(a.Name) {
-			return fmt.Errorf("%w: attribute name %s", stream.NotWellFormed, rawName(a.Name))
 		}
 		nattrs++
 	}
@@ -417,10 +418,25 @@ func (r *Reader) declare(prefix, uri string, mark int) error {
 }
 
 // ncName reports whether n, as the decoder split it, is a qualified name
-// of Namespaces in XML: encoding/xml leaves a colon at either end of a name
-// in the local part, which no namespace-aware peer would accept.
+// of Namespaces in XML, which every namespace-aware peer accepts:
+// encoding/xml leaves a colon at either end of a name in the local part, and
+// checks "p:0" as one name, so that the local part may start with a
+// character that cannot start a name.
 func ncName(n xml.Name) bool {
-	return !strings.Contains(n.Local, ":")
+	if strings.Contains(n.Local, ":") {
+		return false
+	}
+	if n.Space == "" || n.Local == "" {
+		return true // the decoder checked the whole name
+	}
+	switch c := n.Local[0]; {
+	case c >= utf8.RuneSelf:
+		// Rare: let encoding/xml judge with its own tables.
+		_, err := xml.NewDecoder(strings.NewReader("<" + n.Local + "/>")).RawToken()
+		return err == nil
+	default:
+		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+	}
 }
 
 // readError maps a decoder error to what the caller must do: an I/O error

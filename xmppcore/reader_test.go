@@ -381,6 +381,13 @@ func TestNamespaceWellFormedness(t *testing.T) {
 		8:  {`<a xmlns='http://www.w3.org/XML/1998/namespace'/>`, stream.BadNamespacePrefix},
 		9:  {`<a xmlns:p='http://www.w3.org/2000/xmlns/'/>`, stream.BadNamespacePrefix},
 		10: {`<a xmlns='http://www.w3.org/2000/xmlns/'/>`, stream.BadNamespacePrefix},
+		// A local part that cannot start a name, though "p:0" is a name.
+		11: {`<a xmlns:p='urn:p'><p:0/></a>`, stream.NotWellFormed},
+		12: {`<a xmlns:p='urn:p'><p:-/></a>`, stream.NotWellFormed},
+		13: {`<a xmlns:p='urn:p' p:.x=''/>`, stream.NotWellFormed},
+		14: {"<a xmlns:p='urn:p'><p:٠/></a>", stream.NotWellFormed},  // ARABIC-INDIC DIGIT ZERO
+		15: {"<a xmlns:p='urn:p'><p:́x/></a>", stream.NotWellFormed}, // COMBINING ACUTE ACCENT
+		16: {`<a xmlns:0='urn:p'/>`, stream.NotWellFormed},
 	} {
 		_, els, err := readAll(clientHeader+tc.in+streamEnd, Limits{})
 		if got := condOf(err); got != tc.want.Err || len(els) != 0 {
@@ -392,6 +399,11 @@ func TestNamespaceWellFormedness(t *testing.T) {
 	// ones with the same local name.
 	_, els, err := readAll(clientHeader+`<a xmlns:p='urn:u' xmlns:q='urn:u' p:x='1' q:y='2' x='3' xml:x='4'/>`+streamEnd, Limits{})
 	if err != io.EOF || len(els) != 1 || len(els[0].Attrs) != 4 {
+		t.Errorf("%v, %v", els, err)
+	}
+	// Prefixed names with any letter first.
+	_, els, err = readAll(clientHeader+`<p:été xmlns:p='urn:p' p:_x='' p:Ωx='' p:中=''><p:ж/></p:été>`+streamEnd, Limits{})
+	if err != io.EOF || len(els) != 1 || len(els[0].Attrs) != 3 || els[0].FirstChild().Local != "ж" {
 		t.Errorf("%v, %v", els, err)
 	}
 }
