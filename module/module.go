@@ -95,8 +95,10 @@ type Registry struct {
 	features   map[Target][]string
 	identities map[Target][]Identity
 	items      []string // disco#items of the server: component domains
+	features2  []streamFeature
 	mods       []Module
 	undo       []func()
+	nextID     uint64
 }
 
 // NewRegistry returns an empty registry and hooks it into the router.
@@ -260,6 +262,42 @@ func (r *Registrar) Item(domain string) {
 		defer r.reg.mu.Unlock()
 		r.reg.items = slices.DeleteFunc(r.reg.items, func(d string) bool { return d == domain })
 	})
+}
+
+type streamFeature struct {
+	id   uint64
+	make func() *xmppcore.Element
+}
+
+// StreamFeature adds an element to the stream features offered after
+// authentication (roster versioning, stream management...). make is called
+// for every stream, so it may vary.
+func (r *Registrar) StreamFeature(make func() *xmppcore.Element) {
+	r.reg.mu.Lock()
+	defer r.reg.mu.Unlock()
+	r.reg.nextID++
+	id := r.reg.nextID
+	r.reg.features2 = append(r.reg.features2, streamFeature{id, make})
+	r.reg.undo = append(r.reg.undo, func() {
+		r.reg.mu.Lock()
+		defer r.reg.mu.Unlock()
+		r.reg.features2 = slices.DeleteFunc(r.reg.features2, func(f streamFeature) bool { return f.id == id })
+	})
+}
+
+// StreamFeatures returns the post-authentication stream features the
+// modules registered.
+func (reg *Registry) StreamFeatures() []*xmppcore.Element {
+	reg.mu.RLock()
+	fs := slices.Clone(reg.features2)
+	reg.mu.RUnlock()
+	out := make([]*xmppcore.Element, 0, len(fs))
+	for _, f := range fs {
+		if el := f.make(); el != nil {
+			out = append(out, el)
+		}
+	}
+	return out
 }
 
 // Features returns the disco features of a target, sorted.

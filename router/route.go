@@ -59,7 +59,8 @@ func (r *Router) routeNoTo(ctx context.Context, st *Stanza) {
 	case xmppcore.Presence:
 		if st.Origin != nil {
 			if t := st.Type(); t == "" || t == "unavailable" {
-				r.SetPresence(st.Origin, st.El)
+				was := r.SetPresence(st.Origin, st.El)
+				st.Initial = t == "" && !was
 			}
 		}
 		r.fire(ctx, EventPresenceBroadcast, st)

@@ -47,6 +47,10 @@ type Stanza struct {
 	// Origin is the local session the stanza came from, or nil when the
 	// server or a remote domain produced it.
 	Origin Session
+	// Initial is set on broadcast presence (no 'to') that made its session
+	// available: the initial presence of RFC 6121 §4.2, after which
+	// probes go out and offline messages come in.
+	Initial bool
 }
 
 // Kind is "message", "presence" or "iq".
@@ -214,7 +218,8 @@ func (r *Router) Unbind(s Session) (wasBound, wasAvailable bool) {
 
 // SetPresence records a session's broadcast presence: available unless the
 // type is unavailable, with its priority (RFC 6121 §4.7.2.3, -128..127).
-func (r *Router) SetPresence(s Session, pres *xmppcore.Element) {
+// It reports whether the session was available before.
+func (r *Router) SetPresence(s Session, pres *xmppcore.Element) (wasAvailable bool) {
 	available := pres.Attr("type") == ""
 	prio := parsePriority(pres.ChildText("", "priority"))
 	full := s.JID()
@@ -225,11 +230,13 @@ func (r *Router) SetPresence(s Session, pres *xmppcore.Element) {
 	if u := sh.users[bare]; u != nil {
 		for _, rs := range u.resources {
 			if rs.sess == s {
+				wasAvailable = rs.available
 				rs.available, rs.priority, rs.presence = available, prio, pres
-				return
+				return wasAvailable
 			}
 		}
 	}
+	return false
 }
 
 func parsePriority(s string) int {

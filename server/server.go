@@ -109,6 +109,8 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		Certs:   s.certs,
 		Limiter: limiter,
 		Logger:  log,
+
+		PostAuthFeatures: s.registry.StreamFeatures,
 	})
 	if err := s.c2s.Listen(); err != nil {
 		return nil, err
