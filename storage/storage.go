@@ -71,8 +71,9 @@ type Accounts interface {
 	// SetCredentials replaces all credentials of an account at once (a
 	// password change), or returns ErrNotFound.
 	SetCredentials(ctx context.Context, host, username string, creds []Credential) error
-	// DeleteAccount removes the account and everything stored for it, or
-	// returns ErrNotFound.
+	// DeleteAccount removes the account and everything stored for it in
+	// every area (roster, offline messages, block list, account data...),
+	// or returns ErrNotFound.
 	DeleteAccount(ctx context.Context, host, username string) error
 	// ListAccounts returns the usernames of a host in ascending byte order.
 	ListAccounts(ctx context.Context, host string) ([]string, error)
