@@ -28,6 +28,14 @@ type Server struct {
 // ends.
 func Start(t testing.TB, configure ...func(*config.Config)) *Server {
 	t.Helper()
+	return StartWithLog(t, nil, configure...)
+}
+
+// StartWithLog is Start with the server's log (debug level, text format)
+// also written to w, for tests that check what the server logged or print
+// it when they fail. w must be safe for concurrent use.
+func StartWithLog(t testing.TB, w io.Writer, configure ...func(*config.Config)) *Server {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.C2S.StartTLS = []string{"127.0.0.1:0"}
@@ -36,7 +44,11 @@ func Start(t testing.TB, configure ...func(*config.Config)) *Server {
 	for _, f := range configure {
 		f(cfg)
 	}
-	log := slog.New(slog.NewTextHandler(logWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	lw := logWriter(t)
+	if w != nil {
+		lw = io.MultiWriter(w, lw)
+	}
+	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
 	srv, err := server.New(ctx, server.Options{Config: cfg, Logger: log, Version: "test"})
 	if err != nil {
