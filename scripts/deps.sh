@@ -24,22 +24,23 @@ fi
 
 # PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres and a
 # database "test", unless PARLEY_TEST_POSTGRES_DSN points elsewhere.
-if [ -z "${PARLEY_TEST_POSTGRES_DSN:-}" ] && command -v pg_ctlcluster >/dev/null 2>&1; then
-  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-    ver=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
-    if [ -n "$ver" ] && [ "$(id -u)" = 0 ]; then
-      conf=/etc/postgresql/$ver/main/pg_hba.conf
-      # Trust loopback connections: this is a throwaway test cluster.
-      if ! grep -q '^host all all 127.0.0.1/32 trust' "$conf"; then
-        sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$conf"
-      fi
+if [ -z "${PARLEY_TEST_POSTGRES_DSN:-}" ] && command -v pg_ctlcluster >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  ver=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
+  if [ -n "$ver" ]; then
+    conf=/etc/postgresql/$ver/main/pg_hba.conf
+    # Trust loopback connections: this is a throwaway test cluster.
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$conf"; then
+      sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$conf"
+      pg_ctlcluster --skip-systemctl-redirect "$ver" main reload 2>/dev/null || true
+    fi
+    if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
       pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
       for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
     fi
-  fi
-  if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && [ "$(id -u)" = 0 ]; then
-    su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='test'\"" 2>/dev/null | grep -q 1 \
-      || su postgres -c "createdb test" 2>/dev/null || true
+    if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+      su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='test'\"" 2>/dev/null | grep -q 1 \
+        || su postgres -c "createdb test" 2>/dev/null || true
+    fi
   fi
 fi
 
