@@ -78,6 +78,13 @@ type streamFail struct {
 
 func (f *streamFail) Error() string { return "stream error " + f.se.Err + ": " + f.text }
 
+// tlsFailure is a failed TLS handshake: nothing more can be said on the
+// connection, in XML or otherwise.
+type tlsFailure struct{ err error }
+
+func (f *tlsFailure) Error() string { return "c2s: TLS handshake: " + f.err.Error() }
+func (f *tlsFailure) Unwrap() error { return f.err }
+
 func fail(se stream.Error, format string, args ...any) error {
 	return &streamFail{se: se, text: fmt.Sprintf(format, args...)}
 }
@@ -104,8 +111,11 @@ func (c *conn) finish(err error, log interface {
 	Debug(string, ...any)
 }) {
 	var sf *streamFail
+	var tf *tlsFailure
 	se, isStreamErr := xmppcore.AsStreamError(err)
 	switch {
+	case errors.As(err, &tf):
+		log.Info("TLS handshake failed", "err", tf.err)
 	case errors.As(err, &sf):
 		log.Info("stream closed with error", "condition", sf.se.Err, "reason", sf.text)
 		c.writeClose(sf.se, sf.text)
@@ -175,7 +185,7 @@ func (c *conn) startTLS(direct bool) error {
 	tc := tls.Server(c.nc, cfg)
 	_ = c.nc.SetDeadline(c.deadline)
 	if err := tc.Handshake(); err != nil {
-		return fmt.Errorf("c2s: TLS handshake: %w", err)
+		return &tlsFailure{err}
 	}
 	cs := tc.ConnectionState()
 	c.tlsState = &cs
