@@ -113,8 +113,9 @@ func (c *Client) NextErr() (*xmppcore.Element, error) {
 	return c.rd.Next()
 }
 
-// ExpectStreamError reads until the stream error and the end of the
-// stream, and returns the error condition.
+// ExpectStreamError reads until the stream error, the end of the stream
+// and the end of the connection, and returns the error condition. It fails
+// the test if the stream or the connection is not closed after the error.
 func (c *Client) ExpectStreamError() string {
 	c.t.Helper()
 	if c.rd == nil {
@@ -135,19 +136,46 @@ func (c *Client) ExpectStreamError() string {
 			if _, err := c.NextErr(); !errors.Is(err, io.EOF) {
 				c.t.Errorf("xmpptest: stream not closed after the error: %v", err)
 			}
+			c.ExpectConnClosed()
 			return cond
 		}
+	}
+}
+
+// ExpectConnClosed fails the test unless the server closes the connection
+// (end of file or reset) within Timeout, with nothing more sent.
+func (c *Client) ExpectConnClosed() {
+	c.t.Helper()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(Timeout))
+	var buf [512]byte
+	n, err := c.Conn.Read(buf[:])
+	var ne net.Error
+	switch {
+	case n > 0:
+		c.t.Errorf("xmpptest: %q sent after the end of the stream", buf[:n])
+	case errors.As(err, &ne) && ne.Timeout():
+		c.t.Errorf("xmpptest: connection still open %v after the end of the stream", Timeout)
+	case err == nil:
+		c.t.Errorf("xmpptest: empty read instead of the end of the connection")
 	}
 }
 
 // StartTLS negotiates STARTTLS and opens the new stream.
 func (c *Client) StartTLS(host string) {
 	c.t.Helper()
+	c.StartTLSConfig(host, &tls.Config{InsecureSkipVerify: true, ServerName: host}) //nolint:gosec // test certificate
+}
+
+// StartTLSConfig is StartTLS with a TLS configuration of the test's own
+// (to pin a TLS version, for instance).
+func (c *Client) StartTLSConfig(host string, cfg *tls.Config) {
+	c.t.Helper()
 	c.Send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
 	if el := c.Next(); !el.Is(xmppcore.NSTLS, "proceed") {
 		c.t.Fatalf("xmpptest: expected proceed, got %s", el)
 	}
-	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true, ServerName: host}) //nolint:gosec // test certificate
+	tc := tls.Client(c.Conn, cfg)
+	_ = tc.SetDeadline(time.Now().Add(Timeout))
 	if err := tc.Handshake(); err != nil {
 		c.t.Fatalf("xmpptest: TLS handshake: %v", err)
 	}
@@ -167,14 +195,17 @@ func (c *Client) Mechanisms() []string {
 }
 
 // Auth runs a SASL exchange with mellium's client mechanism m and returns
-// the final element (<success/> or <failure/>).
-func (c *Client) Auth(m sasl.Mechanism, user, password string) *xmppcore.Element {
+// the final element (<success/> or <failure/>). Over TLS the connection
+// state is given to the client; extra options (sasl.RemoteMechanisms for
+// the -PLUS mechanisms) are added after the credentials.
+func (c *Client) Auth(m sasl.Mechanism, user, password string, extra ...sasl.Option) *xmppcore.Element {
 	c.t.Helper()
 	opts := []sasl.Option{sasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(user), []byte(password), nil })}
 	if tc, ok := c.Conn.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		opts = append(opts, sasl.TLSState(cs))
 	}
+	opts = append(opts, extra...)
 	neg := sasl.NewClient(m, opts...)
 	_, resp, err := neg.Step(nil)
 	if err != nil {
