@@ -21,7 +21,9 @@ func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool,
 	mech := start.Attr("mechanism")
 	log := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "mechanism", mech)
 	offered := c.mechanisms()
-	if !c.secure && c.srv.cfg.RequireTLS {
+	if !c.secure && (c.srv.cfg.RequireTLS || mech == auth.PLAIN && c.srv.cfg.AllowPlain) {
+		// PLAIN is never offered in plain text, but it would be with TLS:
+		// say so rather than invalid-mechanism (RFC 6120 §6.5.4).
 		return c.saslFailure(log, "", &auth.Failure{Condition: "encryption-required"})
 	}
 	if !slices.Contains(offered, mech) {
