@@ -201,6 +201,10 @@ func (c *conn) newReader() {
 }
 
 func (c *conn) onNegotiationTimeout() error {
+	if c.closing.Load() {
+		// Close woke the reader: end the stream with its reason.
+		return &streamFail{se: c.closeErr, text: c.closeText}
+	}
 	return fail(stream.ConnectionTimeout, "negotiation took too long")
 }
 

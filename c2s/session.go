@@ -42,18 +42,29 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 	}
 }
 
+// closeGrace bounds how long a closed connection may take to flush and
+// send its stream error: a client that stopped reading is not waited for
+// until the write timeout.
+const closeGrace = time.Second
+
 // Close implements router.Session. The first reason given wins; the writer
 // flushes what is queued, sends the stream error and closes the connection.
+// A connection still negotiating sends the stream error from its reader.
+// Either way the connection is closed within closeGrace.
 func (c *conn) Close(se stream.Error, text string) {
 	c.closeOnce.Do(func() {
 		c.closeErr, c.closeText = se, text
 		c.closing.Store(true)
 		close(c.quit)
 		if !c.inSession.Load() {
-			// Still negotiating: there is no writer to tell; cut the
-			// connection and let the reader end.
-			c.nc.Close()
+			// Still negotiating: there is no writer to tell; wake the
+			// reader, which ends the stream (onNegotiationTimeout).
+			_ = c.nc.SetReadDeadline(time.Now())
 		}
+		// The writer may be blocked on a client that does not read (the
+		// reason for most closes), or the reader on a deadline set again
+		// meanwhile: cut the connection if they have not finished by then.
+		time.AfterFunc(closeGrace, func() { c.nc.Close() })
 	})
 }
 
