@@ -61,7 +61,7 @@ func checkStream(t *testing.T, in []byte, lim Limits) {
 		checkReadError(t, err)
 		return
 	}
-	for range 1000 {
+	for {
 		el, err := r.Next()
 		if err != nil {
 			if el != nil {
@@ -80,7 +80,6 @@ func checkStream(t *testing.T, in []byte, lim Limits) {
 		}
 		checkRoundTrip(t, el, h.ContentNS, lim)
 	}
-	t.Fatal("more than 1000 elements")
 }
 
 // checkReadError fails unless err is one the Reader documents: a stream
