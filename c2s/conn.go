@@ -233,11 +233,13 @@ func (c *conn) negotiate(ctx context.Context, direct bool) error {
 // openStream reads the client's stream header, checks it and answers with
 // ours and the stream features of this stage.
 func (c *conn) openStream() error {
+	// A restarted stream (after TLS, after SASL) has no server header yet:
+	// an error before ours is sent must come after one.
+	c.headerSent = false
 	h, err := c.rd.ReadHeader()
 	if err != nil {
 		return err
 	}
-	c.headerSent = false
 	if h.Name.Local != "stream" {
 		return fail(stream.BadFormat, "the root element must be stream")
 	}
