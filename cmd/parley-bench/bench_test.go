@@ -96,6 +96,20 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestParseProcStat(t *testing.T) {
+	stat := "cpu  100 5 50 1000 20 3 2 10 0 0\ncpu0 50 2 25 500 10 1 1 5 0 0\nintr 1\n"
+	m, err := parseProcStat([]byte(stat), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Busy != 1700*time.Millisecond || m.Idle != 10200*time.Millisecond {
+		t.Errorf("parseProcStat = %+v", m)
+	}
+	if _, err := parseProcStat([]byte("intr 1\n"), 100); err == nil {
+		t.Error("no cpu line parsed")
+	}
+}
+
 func TestSampleSelf(t *testing.T) {
 	s, err := SampleSelf()
 	if err != nil {

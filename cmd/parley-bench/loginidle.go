@@ -69,6 +69,7 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 	if err != nil {
 		return err
 	}
+	mach0, _ := SampleMachine()
 	if haveSrv {
 		mem("before", srv0, srv0)
 	}
@@ -85,6 +86,7 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 	})
 	srv1, _ := env.SampleServer()
 	self1, _ := SampleSelf()
+	mach1, _ := SampleMachine()
 
 	ok := len(r.Sessions)
 	res.Login = LoginResult{
@@ -111,6 +113,10 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 		if wall := srv1.At.Sub(srv0.At).Seconds(); wall > 0 {
 			cpu.ServerUtil = cpu.ServerRampSeconds / wall
 		}
+	}
+	cpu.OtherRampSeconds = max(0, (mach1.Busy-mach0.Busy).Seconds()-cpu.ToolRampSeconds-cpu.ServerRampSeconds)
+	if wall := self1.At.Sub(self0.At).Seconds(); wall > 0 {
+		cpu.OtherUtil = cpu.OtherRampSeconds / wall
 	}
 	if ok > 0 {
 		cpu.ToolPerLoginMs = 1000 * cpu.ToolRampSeconds / float64(ok)
@@ -196,6 +202,9 @@ func (l *loginIdle) notes(res *Result, haveSrv bool) {
 	}
 	if c.ToolUtil > 0.9*float64(res.ToolProcs) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the load tool kept %.0f%% of its %d core(s) busy during the ramp: it was saturated", 100*c.ToolUtil, res.ToolProcs))
+	}
+	if c.OtherUtil > 0.1 {
+		res.Notes = append(res.Notes, fmt.Sprintf("other processes kept %.0f%% of a core busy during the ramp: the machine was not quiet, the figures are noisy", 100*c.OtherUtil))
 	}
 	if !haveSrv {
 		res.Notes = append(res.Notes, "no -pid: server CPU and memory not sampled")

@@ -152,3 +152,42 @@ func parseKB(v []byte) (int64, error) {
 	}
 	return n * 1024, nil
 }
+
+// MachineSample is the CPU time of the whole machine, all CPUs together.
+type MachineSample struct {
+	Busy time.Duration // user, nice, system, irq, softirq, steal
+	Idle time.Duration // idle and iowait
+}
+
+// SampleMachine reads the first line of /proc/stat.
+func SampleMachine() (MachineSample, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineSample{}, err
+	}
+	return parseProcStat(b, clockTicks)
+}
+
+func parseProcStat(b []byte, ticks int64) (MachineSample, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return MachineSample{}, errors.New("/proc/stat: no cpu line")
+	}
+	var v [8]int64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		n, err := strconv.ParseInt(string(f[i+1]), 10, 64)
+		if err != nil {
+			return MachineSample{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		v[i] = n
+	}
+	if ticks <= 0 {
+		ticks = 100
+	}
+	d := func(n int64) time.Duration { return time.Duration(n) * time.Second / time.Duration(ticks) }
+	return MachineSample{
+		Busy: d(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]),
+		Idle: d(v[3] + v[4]),
+	}, nil
+}

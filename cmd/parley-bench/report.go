@@ -57,6 +57,10 @@ type CPUResult struct {
 	ToolRampSeconds   float64 `json:"tool_ramp_s"`
 	ToolPerLoginMs    float64 `json:"tool_per_login_ms"`
 	ToolUtil          float64 `json:"tool_util"`
+	// OtherRampSeconds is CPU time the rest of the machine (neither the
+	// server nor the tool) used during the ramp: a noisy machine.
+	OtherRampSeconds  float64 `json:"other_ramp_s"`
+	OtherUtil         float64 `json:"other_util"`
 	ServerIdleSeconds float64 `json:"server_idle_s,omitempty"` // during the hold
 	ToolIdleSeconds   float64 `json:"tool_idle_s,omitempty"`
 }
@@ -111,6 +115,7 @@ func (r *Result) Print(w io.Writer) {
 			p("server CPU:    %.2f s during the ramp = %.3f ms per login (%.0f%% of a core)", c.ServerRampSeconds, c.ServerPerLoginMs, 100*c.ServerUtil)
 		}
 		p("tool CPU:      %.2f s during the ramp = %.3f ms per login (%.0f%% of a core, GOMAXPROCS %d)", c.ToolRampSeconds, c.ToolPerLoginMs, 100*c.ToolUtil, r.ToolProcs)
+		p("other CPU:     %.2f s used by the rest of the machine during the ramp (%.0f%% of a core)", c.OtherRampSeconds, 100*c.OtherUtil)
 		if r.Idle != nil {
 			p("idle CPU:      server %.2f s, tool %.2f s during the hold", c.ServerIdleSeconds, c.ToolIdleSeconds)
 		}
@@ -165,8 +170,8 @@ func cmdTable(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: parley-bench table RESULT.json...")
 		return 2
 	}
-	fmt.Fprintln(stdout, "| label | tls | mech | sessions | ok | logins/s | p50 ms | p99 ms | max ms | server CPU ms/login | tool CPU ms/login | KiB/session after ramp | settled | end of hold | errors |")
-	fmt.Fprintln(stdout, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(stdout, "| label | tls | mech | sessions | ok | logins/s | p50 ms | p99 ms | max ms | server CPU ms/login | tool CPU ms/login | other CPU % | KiB/session after ramp | settled | end of hold | errors |")
+	fmt.Fprintln(stdout, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	status := 0
 	for _, f := range fs.Args() {
 		b, err := os.ReadFile(f)
@@ -185,8 +190,9 @@ func cmdTable(args []string, stdout, stderr io.Writer) int {
 			}
 			return "–"
 		}
-		cpuS, cpuT := "–", "–"
+		cpuS, cpuT, other := "–", "–", "–"
 		if r.CPU != nil {
+			other = fmt.Sprintf("%.0f", 100*r.CPU.OtherUtil)
 			if r.CPU.ServerPerLoginMs > 0 {
 				cpuS = fmt.Sprintf("%.3f", r.CPU.ServerPerLoginMs)
 			}
@@ -200,9 +206,9 @@ func cmdTable(args []string, stdout, stderr io.Writer) int {
 		if label == "" {
 			label = f
 		}
-		fmt.Fprintf(stdout, "| %s | %s | %s | %d | %d | %.0f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(stdout, "| %s | %s | %s | %d | %d | %.0f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
 			label, r.TLS, r.Mech, r.Count, r.Login.OK, r.Login.Rate, r.Login.Latency.P50, r.Login.Latency.P99, r.Login.Latency.Max,
-			cpuS, cpuT, mem("after-ramp"), mem("settled"), mem("end-of-hold"), strings.Join(errs, ", "))
+			cpuS, cpuT, other, mem("after-ramp"), mem("settled"), mem("end-of-hold"), strings.Join(errs, ", "))
 	}
 	return status
 }
