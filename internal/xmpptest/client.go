@@ -142,6 +142,12 @@ func (c *Client) ExpectStreamError() string {
 	}
 }
 
+// Restart forgets the stream being parsed, for a stream that the test
+// restarts by hand (after a TLS handshake or SASL success, without
+// OpenStream): the next ExpectStreamError starts by reading a new server
+// header.
+func (c *Client) Restart() { c.rd = nil }
+
 // ExpectConnClosed fails the test unless the server closes the connection
 // (end of file or reset) within Timeout, with nothing more sent.
 func (c *Client) ExpectConnClosed() {
