@@ -369,7 +369,7 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 				_ = c.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`))
 				return false, fail(stream.PolicyViolation, "TLS is already established")
 			}
-			if c.br.Buffered() > 0 {
+			if !c.discardBufferedSpace() {
 				// Data pipelined after <starttls/> would be processed as if it
 				// came over TLS (CVE-2011-0411-style injection): refuse.
 				return false, fail(stream.PolicyViolation, "data sent after starttls before the TLS handshake")
@@ -406,4 +406,24 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 			return false, fail(stream.UnsupportedStanzaType, "unexpected element %s during negotiation", el.Local)
 		}
 	}
+}
+
+// discardBufferedSpace drops what was read after <starttls/> if it is only
+// white space, which some clients (go-sendxmpp) write with the element; it
+// reports false if anything else is there, and the stream must then end.
+func (c *conn) discardBufferedSpace() bool {
+	n := c.br.Buffered()
+	if n == 0 {
+		return true
+	}
+	rest := make([]byte, n)
+	if m, _ := c.br.Read(rest); m != n {
+		return false
+	}
+	for _, b := range rest {
+		if b != ' ' && b != '\t' && b != '\r' && b != '\n' {
+			return false
+		}
+	}
+	return true
 }

@@ -266,6 +266,33 @@ func TestStartTLSPipelined(t *testing.T) {
 	if err != nil || !el.Is(xmppcore.NSStream, "error") || el.Child(xmppcore.NSStreams, "policy-violation") == nil {
 		t.Fatalf("got %v, %v; want a policy-violation stream error", el, err)
 	}
+
+	// White space after <starttls/> is no data (go-sendxmpp writes
+	// "<starttls/>\n" at once): TLS goes on.
+	c = opened(t, srv)
+	c.Send("\n")
+	c.StartTLSConfig("localhost", &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}) //nolint:gosec // test certificate
+	c = opened(t, srv)
+	c.Send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n \r\n")
+	if el := c.Next(); !el.Is(xmppcore.NSTLS, "proceed") {
+		t.Fatalf("starttls followed by white space: %s", el)
+	}
+	tc := tls.Client(c.Conn, &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}) //nolint:gosec // test certificate
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS after white space: %v", err)
+	}
+	c.Conn = tc
+	c.OpenStream("localhost")
+	if el := c.Auth(scramSHA256, "alice", password); !el.Is(xmppcore.NSSASL, "success") {
+		t.Fatalf("auth: %s", el)
+	}
+
+	// White space followed by anything else is refused.
+	c = opened(t, srv)
+	c.Send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n\x16\x03\x01")
+	if el, err := c.NextErr(); err != nil || !el.Is(xmppcore.NSStream, "error") {
+		t.Fatalf("got %v, %v; want a stream error", el, err)
+	}
 }
 
 func TestDirectTLS(t *testing.T) {
