@@ -12,46 +12,62 @@ import (
 	"parley.im/parley/config"
 )
 
-// TestNbxmppSCRAMSHA1OverDirectTLS: an nbxmpp client (Gajim's library)
-// connects with XEP-0368 direct TLS, accepting the server's self-signed
-// certificate the way Gajim does once the user has accepted it, logs in
-// with the server restricted to SCRAM-SHA-1 and SCRAM-SHA-1-PLUS, and
-// exchanges chat messages with a raw Go client. nbxmpp 4.x leaves the -PLUS
-// mechanisms out itself (no channel binding data from GLib), so the login
-// must be plain SCRAM-SHA-1, which the server log must show.
-func TestNbxmppSCRAMSHA1OverDirectTLS(t *testing.T) {
+// TestNbxmppSCRAMSHA1: an nbxmpp client (Gajim's library) connects with
+// XEP-0368 direct TLS (and, as a second case, with STARTTLS), accepting the
+// server's self-signed certificate the way Gajim does once the user has
+// accepted it, logs in with the server restricted to SCRAM-SHA-1 and
+// SCRAM-SHA-1-PLUS, and exchanges chat messages with a raw Go client.
+// nbxmpp 4.x leaves the -PLUS mechanisms out itself (GLib gives it no
+// channel binding data), so the login must be plain SCRAM-SHA-1, which the
+// server log must show.
+func TestNbxmppSCRAMSHA1(t *testing.T) {
 	t.Parallel()
 	requireNbxmpp(t)
-	ctx := testContext(t)
-	srv, logs := startServer(t, func(c *config.Config) {
-		c.Auth.Mechanisms = []string{"SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"}
-	})
-	srv.AddUser(t, "alice", "alice secret")
-	srv.AddUser(t, "bob", "bob secret")
-	bob, bobJID := rawLogin(t, srv, true, sasl.ScramSha1, "bob", "bob secret", "raw")
+	for _, tc := range []struct {
+		name, connection, want string
+		direct                 bool
+	}{
+		{"DirectTLS", "direct-tls", "connection=DIRECT TLS", true},
+		{"STARTTLS", "starttls", "connection=START TLS", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			srv, logs := startServer(t, func(c *config.Config) {
+				c.Auth.Mechanisms = []string{"SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"}
+			})
+			srv.AddUser(t, "alice", "alice secret")
+			srv.AddUser(t, "bob", "bob secret")
+			bob, bobJID := rawLogin(t, srv, tc.direct, sasl.ScramSha1, "bob", "bob secret", "raw")
 
-	const toBob, toAlice = "hello bob, from nbxmpp", "hello nbxmpp, from bob"
-	p := startProcess(t, ctx, "nbxmpp", nil, nil,
-		python, script(t, "nbxmpp_chat.py"),
-		"--addr", srv.DirectTLSAddr,
-		"--connection", "direct-tls",
-		"--cafile", certFile(srv),
-		"--jid", "alice@localhost", "--password", "alice secret", "--resource", "gajim",
-		"--to", "bob@localhost", "--body", toBob,
-		"--expect-from", bobJID.String(), "--expect-body", toAlice,
-		"--timeout", clientTimeout, "--debug")
+			addr := srv.StartTLSAddr
+			if tc.direct {
+				addr = srv.DirectTLSAddr
+			}
+			const toBob, toAlice = "hello bob, from nbxmpp", "hello nbxmpp, from bob"
+			p := startProcess(t, ctx, "nbxmpp", nil, nil,
+				python, script(t, "nbxmpp_chat.py"),
+				"--addr", addr,
+				"--connection", tc.connection,
+				"--cafile", certFile(srv),
+				"--jid", "alice@localhost", "--password", "alice secret", "--resource", "gajim",
+				"--to", "bob@localhost", "--body", toBob,
+				"--expect-from", bobJID.String(), "--expect-body", toAlice,
+				"--timeout", clientTimeout, "--debug")
 
-	from := expectChat(t, bob, "alice@localhost", "alice@localhost/gajim", toBob)
-	bob.Send(`<message type='chat' to='` + from + `'><body>` + toAlice + `</body></message>`)
-	p.mustSucceed(t, ctx)
+			from := expectChat(t, bob, "alice@localhost", "alice@localhost/gajim", toBob)
+			bob.Send(`<message type='chat' to='` + from + `'><body>` + toAlice + `</body></message>`)
+			p.mustSucceed(t, ctx)
 
-	out := p.stdout.String()
-	for _, want := range []string{"connection=DIRECT TLS", "mechanism=SCRAM-SHA-1 ", "finish ok"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("nbxmpp output lacks %q", want)
-		}
-	}
-	if got := authMechanisms(logs.String(), "alice@localhost"); !slices.Equal(got, []string{"SCRAM-SHA-1"}) {
-		t.Errorf("server log: alice logged in with %q, want [SCRAM-SHA-1]", got)
+			out := p.stdout.String()
+			for _, want := range []string{tc.want, "mechanism=SCRAM-SHA-1 ", "finish ok"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("nbxmpp output lacks %q", want)
+				}
+			}
+			if got := authMechanisms(logs.String(), "alice@localhost"); !slices.Equal(got, []string{"SCRAM-SHA-1"}) {
+				t.Errorf("server log: alice logged in with %q, want [SCRAM-SHA-1]", got)
+			}
+		})
 	}
 }
