@@ -161,7 +161,9 @@ def main():
     p.add_argument('--addr', required=True, help='host:port of the server')
     p.add_argument('--direct-tls', action='store_true', help='XEP-0368 direct TLS instead of STARTTLS')
     p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
-    p.add_argument('--mechanism', help='the only SASL mechanism slixmpp may use')
+    p.add_argument('--mechanism', help='the only SASL mechanism slixmpp may use. Note: pinning a '
+                   'non-PLUS SCRAM while the server offers -PLUS makes slixmpp send gs2 flag "y", '
+                   'which a server must refuse as a downgrade; restrict the server instead')
     p.add_argument('--alice', required=True, help='JID:PASSWORD')
     p.add_argument('--bob', required=True, help='JID:PASSWORD')
     p.add_argument('--wait-shutdown', metavar='CONDITION',
