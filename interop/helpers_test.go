@@ -350,13 +350,3 @@ func expectChat(t *testing.T, c *xmpptest.Client, fromBare, fromFull, body strin
 	}
 	return from
 }
-
-// logLine is the first line of log containing s, or "".
-func logLine(log, s string) string {
-	for line := range strings.Lines(log) {
-		if strings.Contains(line, s) {
-			return strings.TrimSpace(line)
-		}
-	}
-	return ""
-}
