@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -68,6 +69,7 @@ func run() error {
 		_ = srv.Shutdown(ctx)
 		return err
 	}
+	http.HandleFunc("/debug/pprof/runtime-metrics", serveMetrics)
 	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("pprof listening", "addr", ln.Addr().String())
@@ -79,4 +81,24 @@ func run() error {
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	return srv.Shutdown(sctx)
+}
+
+// serveMetrics prints every runtime/metrics value (stack starting size,
+// heap classes, GC figures...) as "name value" lines.
+func serveMetrics(w http.ResponseWriter, _ *http.Request) {
+	descs := metrics.All()
+	samples := make([]metrics.Sample, len(descs))
+	for i, d := range descs {
+		samples[i].Name = d.Name
+	}
+	metrics.Read(samples)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, s := range samples {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			fmt.Fprintf(w, "%s %d\n", s.Name, s.Value.Uint64())
+		case metrics.KindFloat64:
+			fmt.Fprintf(w, "%s %g\n", s.Name, s.Value.Float64())
+		}
+	}
 }

@@ -262,6 +262,8 @@ func (l *loginIdle) fetchPprof(ctx context.Context, env *Env, res *Result) {
 			return
 		}
 	}
+	// Not every server has it (bench/parley-pprof does): optional.
+	_ = get("/runtime-metrics", "runtime-metrics.txt")
 	env.Logf("pprof: heap and goroutine profiles saved in %s", l.pprofOut)
 	if f, err := os.Open(filepath.Join(l.pprofOut, "goroutine.txt")); err == nil {
 		defer f.Close()
