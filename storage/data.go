@@ -17,15 +17,19 @@ const (
 type DataItem struct {
 	Key     string
 	Value   []byte
-	Updated time.Time
+	Updated time.Time // when it was last put, set by the store, to the microsecond, in UTC
 }
 
 // AccountData is a small per-account key-value store for XML blobs and
-// the like, grouped by kind. It is deleted with the account.
+// the like, grouped by kind. It is deleted with the account. Kinds and keys
+// are compared byte for byte; the empty key is a key like any other. Reads
+// for an account that does not exist find nothing.
 type AccountData interface {
 	// GetData returns a value, or ErrNotFound.
 	GetData(ctx context.Context, host, username, kind, key string) ([]byte, error)
-	// PutData stores a value, replacing any previous one.
+	// PutData stores a value, replacing any previous one; a nil value is
+	// stored as an empty one. It returns ErrNotFound if the account does
+	// not exist.
 	PutData(ctx context.Context, host, username, kind, key string, value []byte) error
 	// DeleteData removes a value, or returns ErrNotFound.
 	DeleteData(ctx context.Context, host, username, kind, key string) error
