@@ -176,17 +176,29 @@ func insertCredentials(ctx context.Context, tx *sql.Tx, host, username string, c
 }
 
 // inWriteTx runs fn in a transaction on the write connection and commits it
-// if fn returns nil.
+// if fn returns nil. The transaction is rolled back however fn ends, a panic
+// included: left open, it would hold the only write connection for good.
 func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// inReadTx runs fn in a transaction on a read connection, so that its
+// queries all see one snapshot of the file.
+func (s *Store) inReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
 }
 
 // wrap turns what the driver returned into what callers may see: the
@@ -196,7 +208,7 @@ func wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict):
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrQuota):
 		return err
 	case errors.Is(err, sql.ErrNoRows):
 		return storage.ErrNotFound

@@ -39,6 +39,10 @@ type Store struct {
 	// account is the query behind every login, prepared once per read
 	// connection instead of once per call.
 	account *sql.Stmt
+
+	// keepTombstones is how many tombstones, the newest, each roster
+	// keeps; tests lower it.
+	keepTombstones int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -50,7 +54,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{}
+	s := &Store{keepTombstones: storage.MinRosterTombstones}
 	if s.write, err = openPool(abs, writeParams(), 1); err != nil {
 		return nil, err
 	}

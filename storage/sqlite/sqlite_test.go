@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"parley.im/parley/storage"
 	"parley.im/parley/storage/storagetest"
@@ -205,4 +206,75 @@ func BenchmarkAccount(b *testing.B) {
 			}
 		})
 	})
+}
+
+func TestRosterPruning(t *testing.T) {
+	const keep = 5
+	storagetest.RunRosterPruning(t, keep, func(t *testing.T) storage.Store {
+		s := openTemp(t, filepath.Join(t.TempDir(), "parley.db"))
+		s.keepTombstones = keep
+		return s
+	})
+}
+
+// TestUpgradeFrom0001 opens a file that has only the first migration and
+// an account in it, as a release before the roster had: the account comes
+// through the upgrade and gets the new areas.
+func TestUpgradeFrom0001(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	db, err := openPool(path, writeParams(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigrations(ctx, tx, ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (host, username, created_at) VALUES ('example.org', 'alice', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openTemp(t, path)
+	_, v, err := s.UpdateRosterItem(ctx, "example.org", "alice", "bob@example.net",
+		func(*storage.RosterItem) (*storage.RosterItem, error) {
+			return &storage.RosterItem{Subscription: storage.SubBoth}, nil
+		})
+	if err != nil || v <= 0 {
+		t.Fatalf("UpdateRosterItem after upgrade: %d, %v", v, err)
+	}
+	if err := s.PushOffline(ctx, "example.org", "alice", []byte("<message/>"), time.Now(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAccount(ctx, "example.org", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	err = s.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM rosters) + (SELECT count(*) FROM roster_items) +
+		(SELECT count(*) FROM offline_messages)`).Scan(&left)
+	if err != nil || left != 0 {
+		t.Errorf("rows left after DeleteAccount: %d, %v", left, err)
+	}
+}
+
+func BenchmarkUpdateRosterItem(b *testing.B) {
+	s := openTemp(b, filepath.Join(b.TempDir(), "parley.db"))
+	storagetest.BenchmarkUpdateRosterItem(b, s)
+}
+
+func BenchmarkPushOffline(b *testing.B) {
+	s := openTemp(b, filepath.Join(b.TempDir(), "parley.db"))
+	storagetest.BenchmarkPushOffline(b, s)
 }
