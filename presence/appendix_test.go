@@ -164,7 +164,10 @@ func TestAppendixA(t *testing.T) {
 				t.Fatalf("%s %s: only %d rows", dir, typ, len(rows))
 			}
 			for _, row := range rows {
-				t.Run(dir+"/"+typ+"/"+row.before, func(t *testing.T) { runRow(t, dir, typ, row) })
+				t.Run(dir+"/"+typ+"/"+row.before, func(t *testing.T) {
+					t.Parallel()
+					runRow(t, dir, typ, row)
+				})
 			}
 		}
 	}

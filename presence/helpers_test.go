@@ -14,6 +14,7 @@ import (
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
+	"parley.im/parley/storage/sqlite"
 	"parley.im/parley/xmppcore"
 )
 
@@ -67,7 +68,7 @@ func (p *pusher) removed(ctx context.Context, account string, old storage.Roster
 type env struct {
 	r          *router.Router
 	p          *Presence
-	store      *memStore
+	store      *sqlite.Store
 	pusher     *pusher
 	remote     *routertest.Remote // nil unless federated
 	remoteSeen int
@@ -79,11 +80,11 @@ type env struct {
 // stands for other domains and the module uses WithFederation.
 func setup(t *testing.T, federated bool, opts ...Option) *env {
 	t.Helper()
-	r := router.New(router.Config{Hosts: []string{host},
-		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org", "carol@example.org",
-			"dave@example.org", "erin@example.org")})
+	store := openStore(t, "alice@example.org", "bob@example.org", "carol@example.org",
+		"dave@example.org", "erin@example.org")
+	r := router.New(router.Config{Hosts: []string{host}, AccountExists: store.AccountExists})
 	reg := module.NewRegistry(module.Env{Router: r})
-	e := &env{r: r, store: newMemStore(), pusher: &pusher{}, now: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+	e := &env{r: r, store: store, pusher: &pusher{}, now: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
 	opts = append([]Option{WithClock(func() time.Time { return e.now })}, opts...)
 	if federated {
 		e.remote = &routertest.Remote{}
