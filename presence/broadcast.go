@@ -73,7 +73,9 @@ func (p *Presence) trackDirected(st *router.Stanza, typ string) {
 // to the contacts subscribed to the user, to the user's available
 // resources, and, when it is unavailable, to the targets of directed
 // presence. Initial presence also probes the contacts the user is
-// subscribed to and presents pending subscription requests.
+// subscribed to and presents pending subscription requests. It never
+// claims the stanza: the router does nothing more with it, and other
+// modules (offline messages at initial presence) must see it too.
 func (p *Presence) handleBroadcast(ctx context.Context, st *router.Stanza) bool {
 	typ := st.Type()
 	if st.Origin == nil || (typ != "" && typ != Unavailable) {
@@ -110,13 +112,13 @@ func (p *Presence) handleBroadcast(ctx context.Context, st *router.Stanza) bool 
 		if wasAvailable {
 			p.noteUnavailable(user, st.El)
 		}
-		return true
+		return false
 	}
 	if st.Initial {
 		p.probe(ctx, user, items)
 		p.pendingRequests(ctx, st.Origin)
 	}
-	return true
+	return false
 }
 
 // rosterOf returns the user's roster (nil on a storage error, logged).

@@ -1,12 +1,15 @@
 package presence
 
 import (
+	"context"
 	"slices"
 	"testing"
 
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/module"
+	"parley.im/parley/router"
 	"parley.im/parley/storage"
 )
 
@@ -488,5 +491,38 @@ func TestItemRemoved(t *testing.T) {
 				t.Fatalf("request kept: %v", r)
 			}
 		})
+	}
+}
+
+// Broadcast presence is observed, not claimed: other modules hooked after
+// presence (offline messages at initial presence) still see it.
+func TestBroadcastNotClaimed(t *testing.T) {
+	e := setup(t, false)
+	var seen []bool
+	remove := e.r.Hook(router.EventPresenceBroadcast, router.PriorityLate, func(_ context.Context, st *router.Stanza) bool {
+		seen = append(seen, st.Initial)
+		return false
+	})
+	defer remove()
+	phone := e.bind(t, aliceBare+"/phone")
+	e.send(t, phone, `<presence/>`)
+	e.send(t, phone, `<presence><show>away</show></presence>`)
+	e.send(t, phone, `<presence type='unavailable'/>`)
+	if !slices.Equal(seen, []bool{true, false, false}) {
+		t.Fatalf("later hook saw %v", seen)
+	}
+}
+
+func TestStreamFeature(t *testing.T) {
+	store := openStore(t)
+	r := router.New(router.Config{Hosts: []string{host}})
+	reg := module.NewRegistry(module.Env{Router: r})
+	if err := reg.Add(New(store, &pusher{})); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop(context.Background())
+	fs := reg.StreamFeatures()
+	if len(fs) != 1 || !fs[0].Is(NSPreApproval, "sub") {
+		t.Fatalf("stream features %v", fs)
 	}
 }
