@@ -10,7 +10,9 @@
 //     an item that only records a contact's pending inbound subscription
 //     request (subscription none, PendingIn, nothing else) is hidden, as
 //     RFC 6121 §3.1.3 asks that such a request not add the contact to the
-//     roster;
+//     roster (storage has no flag for "the user added it", so an item the
+//     user added without name or groups is hidden too while a request from
+//     that contact waits, and shows again once it is answered);
 //   - the per-session record of interested resources (cleared when a
 //     session ends or its resource is bound anew);
 //   - the limits on roster size and on the size of an item.
