@@ -335,6 +335,9 @@ func (c *conn) appendFeatures(b []byte) []byte {
 				f.Append(cbEl)
 			}
 		}
+		if extra := c.srv.deps.PreAuthFeatures; extra != nil && c.preAuthOpen() {
+			f.Append(extra(c.host)...)
+		}
 	default:
 		f.Append(xmppcore.New(xmppcore.NSBind, "bind"))
 		f.Append(xmppcore.New(xmppcore.NSSession, "session").Append(xmppcore.New(xmppcore.NSSession, "optional")))
@@ -396,6 +399,12 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 			}
 		case xmppcore.IsStanza(el):
 			if c.user == "" {
+				if reply, ok := c.preAuthIQ(ctx, el); ok {
+					if err := c.writeElement(reply); err != nil {
+						return false, err
+					}
+					continue
+				}
 				return false, fail(stream.NotAuthorized, "authenticate first")
 			}
 			bound, err := c.handlePreBindIQ(ctx, el)
@@ -426,4 +435,20 @@ func (c *conn) discardBufferedSpace() bool {
 		}
 	}
 	return true
+}
+
+// preAuthOpen reports whether the pre-authentication extensions (in-band
+// registration) may be used on this stream: over TLS, or when TLS is not
+// required, as for authentication itself.
+func (c *conn) preAuthOpen() bool { return c.secure || !c.srv.cfg.RequireTLS }
+
+// preAuthIQ hands an IQ sent before authentication to Deps.PreAuthIQ.
+func (c *conn) preAuthIQ(ctx context.Context, el *xmppcore.Element) (*xmppcore.Element, bool) {
+	h := c.srv.deps.PreAuthIQ
+	if h == nil || el.Local != xmppcore.IQ || !c.preAuthOpen() {
+		return nil, false
+	}
+	el.RemoveAttr("from") // the client has no address yet
+	reply, ok := h(ctx, c.host, c.ip, el)
+	return reply, ok && reply != nil
 }

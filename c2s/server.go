@@ -56,6 +56,16 @@ type Deps struct {
 	// PostBindFeatures adds stream features after authentication (stream
 	// management, roster versioning...).
 	PostAuthFeatures func() []*xmppcore.Element
+	// PreAuthFeatures adds stream features offered on a host before
+	// authentication (in-band registration). Like PreAuthIQ it is used
+	// only over TLS, or when TLS is not required.
+	PreAuthFeatures func(host string) []*xmppcore.Element
+	// PreAuthIQ answers an IQ a client sends on host before
+	// authenticating (in-band registration): the answer and true, or
+	// false for an IQ it does not handle, which then ends the stream with
+	// <not-authorized/> as when PreAuthIQ is nil. The IQ comes without
+	// 'from'; the answer is written as it is.
+	PreAuthIQ func(ctx context.Context, host string, remoteIP netip.Addr, iq *xmppcore.Element) (*xmppcore.Element, bool)
 }
 
 // Server accepts and runs client connections.
