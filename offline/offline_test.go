@@ -24,7 +24,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 type env struct {
 	r     *router.Router
 	reg   *module.Registry
-	store *memStore
+	store *faulty
 	alice *routertest.Session
 	clock *clock
 }
@@ -50,9 +50,9 @@ func (c *clock) advance(d time.Duration) {
 // has an account but no session.
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{store: newMemStore(), clock: &clock{t: t0}}
+	e := &env{store: &faulty{Store: openStore(t, "alice", "bob")}, clock: &clock{t: t0}}
 	e.r = router.New(router.Config{Hosts: []string{"example.org"},
-		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org")})
+		AccountExists: e.store.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
 	if opts.Now == nil {
 		opts.Now = e.clock.now
@@ -72,7 +72,7 @@ func (e *env) send(t *testing.T, from *routertest.Session, xml string) {
 
 func (e *env) stored(t *testing.T, user string) []storage.OfflineMessage {
 	t.Helper()
-	msgs, err := e.store.OfflineMessages(t.Context(), "example.org", user)
+	msgs, err := e.store.Store.OfflineMessages(t.Context(), "example.org", user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,27 +317,27 @@ func TestRefusedMessagesAreKept(t *testing.T) {
 
 func TestStoreErrors(t *testing.T) {
 	e := setup(t, Options{})
-	e.store.err = errors.New("disk on fire")
+	e.store.fail(errors.New("disk on fire"), nil)
 	e.send(t, e.alice, `<message to='bob@example.org' type='chat' id='x'><body>b</body></message>`)
 	routertest.AssertXML(t, e.alice.TakeOne(t),
 		`<message from='bob@example.org' to='alice@example.org/phone' type='error' id='x'>`+unavailable+`</message>`)
 	// Reading fails: nothing delivered, nothing lost.
-	e.store.err = nil
+	e.store.fail(nil, nil)
 	e.send(t, e.alice, `<message to='bob@example.org' type='chat' id='y'><body>b</body></message>`)
-	e.store.err = errors.New("disk on fire")
+	e.store.fail(errors.New("disk on fire"), nil)
 	bob := e.online(t, "bob@example.org/laptop", `<presence/>`)
 	if got := bob.Take(); len(got) != 0 {
 		t.Fatalf("bob got %v", got)
 	}
 	// Deleting fails: delivered, and delivered again next time (a
 	// duplicate rather than a loss).
-	e.store.err, e.store.delErr = nil, errors.New("disk on fire")
+	e.store.fail(nil, errors.New("disk on fire"))
 	e.send(t, bob, `<presence type='unavailable'/>`)
 	e.send(t, bob, `<presence/>`)
 	if got := bob.TakeOne(t); got.Attr("id") != "y" {
 		t.Fatalf("delivered %s", got)
 	}
-	e.store.delErr = nil
+	e.store.fail(nil, nil)
 	e.send(t, bob, `<presence type='unavailable'/>`)
 	e.send(t, bob, `<presence/>`)
 	if got := bob.TakeOne(t); got.Attr("id") != "y" {

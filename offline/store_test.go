@@ -2,75 +2,87 @@ package offline
 
 import (
 	"context"
-	"slices"
+	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 
 	"parley.im/parley/storage"
+	"parley.im/parley/storage/sqlite"
 )
 
-// memStore is a stand-in for the storage backend until storage/sqlite
-// implements storage.Offline; it follows the interface's contract.
-type memStore struct {
+// openStore opens a SQLite store in a temporary directory with accounts
+// for users on example.org.
+func openStore(t *testing.T, users ...string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// The module never authenticates anyone: any well-formed credential.
+	creds := []storage.Credential{{Hash: storage.HashSHA256, Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}
+	for _, u := range users {
+		if err := st.CreateAccount(t.Context(), "example.org", u, creds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// faulty is the real store with failures injected on demand and the
+// limit of the last PushOffline recorded.
+type faulty struct {
+	*sqlite.Store
+
 	mu     sync.Mutex
-	next   int64
-	msgs   map[string][]storage.OfflineMessage
 	err    error // returned by every call when set
 	delErr error // returned by DeleteOffline when set
-	limit  int   // the limit of the last PushOffline
+	limit  int
 }
 
-func (m *memStore) lastLimit() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.limit
+func (f *faulty) fail(err, delErr error) {
+	f.mu.Lock()
+	f.err, f.delErr = err, delErr
+	f.mu.Unlock()
 }
 
-func newMemStore() *memStore { return &memStore{msgs: make(map[string][]storage.OfflineMessage)} }
+func (f *faulty) lastLimit() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.limit
+}
 
-func (m *memStore) PushOffline(_ context.Context, host, username string, stanza []byte, stamp time.Time, limit int) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
+func (f *faulty) PushOffline(ctx context.Context, host, username string, stanza []byte, stamp time.Time, limit int) error {
+	f.mu.Lock()
+	err := f.err
+	f.limit = limit
+	f.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	m.limit = limit
-	k := username + "@" + host
-	if limit > 0 && len(m.msgs[k]) >= limit {
-		return storage.ErrQuota
-	}
-	m.next++
-	m.msgs[k] = append(m.msgs[k], storage.OfflineMessage{ID: m.next, Stamp: stamp, Stanza: slices.Clone(stanza)})
-	return nil
+	return f.Store.PushOffline(ctx, host, username, stanza, stamp, limit)
 }
 
-func (m *memStore) OfflineMessages(_ context.Context, host, username string) ([]storage.OfflineMessage, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
+func (f *faulty) OfflineMessages(ctx context.Context, host, username string) ([]storage.OfflineMessage, error) {
+	f.mu.Lock()
+	err := f.err
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return slices.Clone(m.msgs[username+"@"+host]), nil
+	return f.Store.OfflineMessages(ctx, host, username)
 }
 
-func (m *memStore) DeleteOffline(_ context.Context, host, username string, upTo int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
+func (f *faulty) DeleteOffline(ctx context.Context, host, username string, upTo int64) error {
+	f.mu.Lock()
+	err := f.err
+	if err == nil {
+		err = f.delErr
 	}
-	if m.delErr != nil {
-		return m.delErr
+	f.mu.Unlock()
+	if err != nil {
+		return err
 	}
-	k := username + "@" + host
-	m.msgs[k] = slices.DeleteFunc(m.msgs[k], func(o storage.OfflineMessage) bool { return o.ID <= upTo })
-	return nil
+	return f.Store.DeleteOffline(ctx, host, username, upTo)
 }
-
-func (m *memStore) CountOffline(_ context.Context, host, username string) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.msgs[username+"@"+host]), nil
-}
-
-var _ storage.Offline = (*memStore)(nil)
