@@ -20,8 +20,14 @@
 #   PARLEY_REV   build Parley from this git revision (git archive) instead of the working tree
 #   OUT          directory to keep the JSON results, server logs and profiles in
 #   KEEP=1       keep the work directory
+#   QUIET_WAIT   before each run, wait up to this many seconds for the rest of
+#                the machine to use less than QUIET_MAX cores  [0: don't wait]
+#   QUIET_MAX    [0.25]
 #   MAX_SECONDS  bound on the whole run                   [1800]
 set -euo pipefail
+# The whole script is one compound command, read before it runs, so that
+# editing this file during a run does not change the run.
+{
 
 COUNTS=${COUNTS:-"1000 10000"}
 VARIANTS=${VARIANTS:-"plaintext-scram starttls-scram starttls-plain"}
@@ -109,6 +115,26 @@ free_port() {
 	log "no free port found"; return 1
 }
 
+# busy_cores prints how many cores the machine kept busy over one second.
+busy_cores() {
+	local a b
+	a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
+	echo "$a $b" | awk '{print (($13+$14+$15+$18+$19+$20)-($2+$3+$4+$7+$8+$9))/100}'
+}
+
+# wait_quiet waits up to QUIET_WAIT seconds for a quiet machine: on a shared
+# machine other processes' CPU use moves the login rate a lot.
+wait_quiet() {
+	[ "${QUIET_WAIT:-0}" -gt 0 ] || return 0
+	local end=$((SECONDS + QUIET_WAIT)) busy
+	while :; do
+		busy=$(busy_cores)
+		if awk -v b="$busy" -v m="${QUIET_MAX:-0.25}" 'BEGIN{exit !(b < m)}'; then return 0; fi
+		if [ $SECONDS -ge $end ]; then log "machine still busy ($busy cores): running anyway"; return 0; fi
+		sleep 2
+	done
+}
+
 wait_listening() {
 	local port=$1
 	for _ in $(seq 100); do
@@ -169,6 +195,7 @@ for count in $COUNTS; do
 		*) log "unknown variant $variant"; exit 2 ;;
 		esac
 		name=$variant-$count
+		wait_quiet
 		data=$WORK/data-$name
 		mkdir -p "$data"
 		cp "$WORK/accounts.db" "$data/parley.db"
@@ -215,3 +242,5 @@ done
 echo
 echo "Parley login + idle on loopback, $(date -u +%F), server on CPU $SERVER_CPU, tool on CPU $TOOL_CPU, $CONCURRENCY logins in flight"
 [ ${#RAN[@]} -eq 0 ] || "$BENCH" table "${RAN[@]}"
+exit
+}
