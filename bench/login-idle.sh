@@ -16,6 +16,7 @@
 #   LOG_LEVEL    Parley's log level                       [warn]
 #   SOURCES      local addresses for the tool             [127.0.0.2,127.0.0.3]
 #   SERVER_CPU, TOOL_CPU  CPUs for taskset                [1, 0]
+#   BENCH_FLAGS  extra parley-bench flags, e.g. "-tls-groups x25519"
 #   PPROF=1      run Parley under bench/parley-pprof and save heap profiles
 #   PARLEY_REV   build Parley from this git revision (git archive) instead of the working tree
 #   OUT          directory to keep the JSON results, server logs and profiles in
@@ -222,7 +223,7 @@ for count in $COUNTS; do
 			-addr "$addr" -domain "$DOMAIN" -password "$PASSWORD" -tls "$tls" -mech "$mech" \
 			-count "$count" -concurrency "$CONCURRENCY" -source "$SOURCES" -pid "$SERVER_PID" \
 			-hold "$HOLD" -settle "$SETTLE" -label "$name" -json "$RESULTS/$name.json" \
-			-max-duration 14m "${pprof[@]}" || log "parley-bench exited with $?"
+			-max-duration 14m "${pprof[@]}" ${BENCH_FLAGS:-} || log "parley-bench exited with $?"
 		stop_server
 		# The last GC's live heap (gctrace: "A->B->C MB": C is live after marking).
 		last_gc=$(grep -E '^gc [0-9]+ ' "$RESULTS/$name-server.log" | tail -1 || true)
