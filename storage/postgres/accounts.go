@@ -194,7 +194,7 @@ func wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict):
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrQuota):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return storage.ErrNotFound
@@ -209,4 +209,13 @@ func wrap(op string, err error) error {
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// isForeignKeyViolation reports SQLSTATE 23503. The writes that add data
+// to an account check for the account in the same statement; this catches
+// an account deleted by a transaction that committed after that check but
+// before the foreign key's, so that it too is reported as ErrNotFound.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

@@ -30,6 +30,10 @@ type Config struct {
 // Store is a storage.Store in PostgreSQL, through a pgx connection pool.
 type Store struct {
 	pool *pgxpool.Pool
+
+	// keepTombstones is how many tombstones, the newest, each roster
+	// keeps; tests lower it.
+	keepTombstones int
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -45,7 +49,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, keepTombstones: storage.MinRosterTombstones}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -198,9 +198,15 @@ func TestTablesInConfiguredSchema(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, column := range []string{"accounts.host", "accounts.username", "credentials.host", "credentials.username", "credentials.hash"} {
-		if got[column] != "C" {
-			t.Errorf("%s in schema %s: collation %q, want C (all text columns: %v)", column, schema, got[column], got)
+	for _, column := range []string{"accounts.host", "accounts.username", "credentials.host", "credentials.username", "credentials.hash",
+		"roster_items.contact", "blocklist.jid", "account_data.kind", "account_data.key"} {
+		if _, ok := got[column]; !ok {
+			t.Errorf("no text column %s in schema %s", column, schema)
+		}
+	}
+	for column, collation := range got {
+		if collation != "C" {
+			t.Errorf("%s in schema %s: collation %q, want C", column, schema, collation)
 		}
 	}
 }
@@ -279,4 +285,69 @@ func BenchmarkAccount(b *testing.B) {
 			}
 		})
 	})
+}
+
+func TestRosterPruning(t *testing.T) {
+	requirePostgres(t)
+	const keep = 5
+	storagetest.RunRosterPruning(t, keep, func(t *testing.T) storage.Store {
+		s := openStore(t, freshSchema(t), true)
+		s.keepTombstones = keep
+		return s
+	})
+}
+
+// TestUpgradeFrom0001 migrates a schema that has only the first migration
+// and an account in it, as a release before the roster had: the account
+// comes through the upgrade and gets the new areas.
+func TestUpgradeFrom0001(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, freshSchema(t), false)
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := applyMigrations(ctx, tx, ms[:1]); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO accounts (host, username, created_at) VALUES ('example.org', 'alice', now())`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, v, err := s.UpdateRosterItem(ctx, "example.org", "alice", "bob@example.net",
+		func(*storage.RosterItem) (*storage.RosterItem, error) {
+			return &storage.RosterItem{Subscription: storage.SubBoth}, nil
+		})
+	if err != nil || v <= 0 {
+		t.Fatalf("UpdateRosterItem after upgrade: %d, %v", v, err)
+	}
+	if err := s.PushOffline(ctx, "example.org", "alice", []byte("<message/>"), time.Now(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAccount(ctx, "example.org", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM rosters) + (SELECT count(*) FROM roster_items) +
+		(SELECT count(*) FROM offline_messages)`).Scan(&left)
+	if err != nil || left != 0 {
+		t.Errorf("rows left after DeleteAccount: %d, %v", left, err)
+	}
+}
+
+func BenchmarkUpdateRosterItem(b *testing.B) {
+	s := openStore(b, freshSchema(b), true)
+	storagetest.BenchmarkUpdateRosterItem(b, s)
+}
+
+func BenchmarkPushOffline(b *testing.B) {
+	s := openStore(b, freshSchema(b), true)
+	storagetest.BenchmarkPushOffline(b, s)
 }
