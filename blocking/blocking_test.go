@@ -24,17 +24,19 @@ type env struct {
 	r     *router.Router
 	reg   *module.Registry
 	mod   *Blocking
-	store *memStore
+	store *faulty
 }
 
 // setup runs the module on example.org, where alice, bob and carol have
 // accounts.
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{store: newMemStore()}
-	e.r = router.New(router.Config{Hosts: []string{"example.org"},
-		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org", "carol@example.org")})
+	e := &env{store: &faulty{Store: openStore(t, "alice", "bob", "carol")}}
+	e.r = router.New(router.Config{Hosts: []string{"example.org"}, AccountExists: e.store.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
+	if opts.Roster == rosterFromStore {
+		opts.Roster = e.store.Store
+	}
 	e.mod = New(e.store, opts)
 	if err := e.reg.Add(e.mod); err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func (e *env) iq(t *testing.T, from *routertest.Session, xml string) *xmppcore.E
 
 func (e *env) stored(t *testing.T, user string) []string {
 	t.Helper()
-	l, err := e.store.BlockedJIDs(t.Context(), "example.org", user)
+	l, err := e.store.Store.BlockedJIDs(t.Context(), "example.org", user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +305,7 @@ func TestInboundOffline(t *testing.T) {
 		offered = append(offered, st.El.Attr("id"))
 		return true
 	})
-	if _, err := e.store.Block(t.Context(), "example.org", "alice", []string{"bob@example.org"}); err != nil {
+	if _, err := e.store.Store.Block(t.Context(), "example.org", "alice", []string{"bob@example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	bob := e.online(t, "bob@example.org/pc")
@@ -427,12 +429,11 @@ func TestPresenceOnBlockAndUnblock(t *testing.T) {
 }
 
 func TestPresenceFollowsRoster(t *testing.T) {
-	e := setup(t, Options{Roster: roster{"alice@example.org": {
-		{JID: "bob@example.org", Subscription: storage.SubTo},
-		{JID: "carol@example.org", Subscription: storage.SubFrom},
-		{JID: "romeo@montague.net", Subscription: storage.SubBoth},
-		{JID: "nurse@montague.net", Subscription: storage.SubNone},
-	}}})
+	e := setup(t, Options{Roster: rosterFromStore})
+	subscribe(t, e.store.Store, "alice", "bob@example.org", storage.SubTo)
+	subscribe(t, e.store.Store, "alice", "carol@example.org", storage.SubFrom)
+	subscribe(t, e.store.Store, "alice", "romeo@montague.net", storage.SubBoth)
+	subscribe(t, e.store.Store, "alice", "nurse@montague.net", storage.SubNone)
 	alice := e.online(t, "alice@example.org/phone")
 	bob := e.online(t, "bob@example.org/pc")
 	carol := e.online(t, "carol@example.org/x")
@@ -486,7 +487,7 @@ func TestCache(t *testing.T) {
 		t.Fatal("list still cached after the last session ended")
 	}
 	// Changed behind the module's back: a new session sees it.
-	if _, err := e.store.Unblock(t.Context(), "example.org", "alice", nil); err != nil {
+	if _, err := e.store.Store.Unblock(t.Context(), "example.org", "alice", nil); err != nil {
 		t.Fatal(err)
 	}
 	alice = e.online(t, "alice@example.org/phone")
@@ -511,13 +512,22 @@ func TestStorageErrors(t *testing.T) {
 	}
 	// The failed load was not cached as an empty list.
 	e.store.setErr(nil)
-	if _, err := e.store.Block(t.Context(), "example.org", "alice", []string{"bob@example.org"}); err != nil {
+	if _, err := e.store.Store.Block(t.Context(), "example.org", "alice", []string{"bob@example.org"}); err != nil {
 		t.Fatal(err)
 	}
 	e.send(t, bob, `<message to='alice@example.org' type='chat' id='m2'><body>hi</body></message>`)
 	if got := bob.TakeOne(t); got.Attr("type") != "error" {
 		t.Errorf("bob got %s", got)
 	}
+}
+
+// rosterFromStore in Options.Roster asks setup for the test's store.
+var rosterFromStore Contacts = sentinelRoster{}
+
+type sentinelRoster struct{}
+
+func (sentinelRoster) RosterItems(context.Context, string, string) ([]storage.RosterItem, int64, error) {
+	return nil, 0, errors.New("not the store")
 }
 
 func TestFeature(t *testing.T) {

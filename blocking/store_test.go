@@ -2,92 +2,93 @@ package blocking
 
 import (
 	"context"
-	"slices"
+	"path/filepath"
 	"sync"
+	"testing"
 
 	"parley.im/parley/storage"
+	"parley.im/parley/storage/sqlite"
 )
 
-// memStore stands in for the storage backend until storage/sqlite
-// implements storage.Blocklist; it follows the interface's contract.
-type memStore struct {
+// openStore opens a SQLite store in a temporary directory with accounts
+// for users on example.org.
+func openStore(t *testing.T, users ...string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// The module never authenticates anyone: any well-formed credential.
+	creds := []storage.Credential{{Hash: storage.HashSHA256, Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}
+	for _, u := range users {
+		if err := st.CreateAccount(t.Context(), "example.org", u, creds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// faulty is the real store with failures injected on demand and the
+// reads of block lists counted.
+type faulty struct {
+	*sqlite.Store
+
 	mu    sync.Mutex
-	lists map[string][]string
-	reads int   // BlockedJIDs calls
-	err   error // returned by every call when set
+	err   error
+	reads int
 }
 
-func newMemStore() *memStore { return &memStore{lists: make(map[string][]string)} }
-
-func (m *memStore) BlockedJIDs(_ context.Context, host, username string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.reads++
-	if m.err != nil {
-		return nil, m.err
-	}
-	l := slices.Clone(m.lists[username+"@"+host])
-	slices.Sort(l)
-	return l, nil
+func (f *faulty) setErr(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
 }
 
-func (m *memStore) Block(_ context.Context, host, username string, jids []string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
-	}
-	k := username + "@" + host
-	var added []string
-	for _, j := range jids {
-		if !slices.Contains(m.lists[k], j) {
-			m.lists[k] = append(m.lists[k], j)
-			added = append(added, j)
-		}
-	}
-	return added, nil
+func (f *faulty) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
 }
 
-func (m *memStore) Unblock(_ context.Context, host, username string, jids []string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
+func (f *faulty) check() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *faulty) BlockedJIDs(ctx context.Context, host, username string) ([]string, error) {
+	f.mu.Lock()
+	f.reads++
+	err := f.err
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	k := username + "@" + host
-	if len(jids) == 0 {
-		removed := m.lists[k]
-		delete(m.lists, k)
-		return removed, nil
+	return f.Store.BlockedJIDs(ctx, host, username)
+}
+
+func (f *faulty) Block(ctx context.Context, host, username string, jids []string) ([]string, error) {
+	if err := f.check(); err != nil {
+		return nil, err
 	}
-	var removed []string
-	m.lists[k] = slices.DeleteFunc(m.lists[k], func(j string) bool {
-		if slices.Contains(jids, j) {
-			removed = append(removed, j)
-			return true
-		}
-		return false
+	return f.Store.Block(ctx, host, username, jids)
+}
+
+func (f *faulty) Unblock(ctx context.Context, host, username string, jids []string) ([]string, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Store.Unblock(ctx, host, username, jids)
+}
+
+// subscribe puts contact in user's roster with the given subscription.
+func subscribe(t *testing.T, st *sqlite.Store, user, contact, sub string) {
+	t.Helper()
+	_, _, err := st.UpdateRosterItem(t.Context(), "example.org", user, contact, func(*storage.RosterItem) (*storage.RosterItem, error) {
+		return &storage.RosterItem{JID: contact, Subscription: sub}, nil
 	})
-	return removed, nil
-}
-
-func (m *memStore) readCount() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.reads
-}
-
-func (m *memStore) setErr(err error) {
-	m.mu.Lock()
-	m.err = err
-	m.mu.Unlock()
-}
-
-var _ storage.Blocklist = (*memStore)(nil)
-
-// roster is a fixed roster per user.
-type roster map[string][]storage.RosterItem
-
-func (r roster) RosterItems(_ context.Context, host, username string) ([]storage.RosterItem, int64, error) {
-	return r[username+"@"+host], 1, nil
+	if err != nil {
+		t.Fatal(err)
+	}
 }
