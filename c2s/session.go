@@ -298,7 +298,7 @@ func (c *conn) handleStanza(ctx context.Context, el *xmppcore.Element) error {
 	var to jid.JID
 	if t := el.Attr("to"); t != "" {
 		var err error
-		if to, err = jid.Parse(t); err != nil {
+		if to, err = parseJID(t); err != nil {
 			return c.reject(el, stanza.JIDMalformed, "")
 		}
 	}
@@ -326,4 +326,34 @@ func (c *conn) reject(el *xmppcore.Element, cond stanza.Condition, text string) 
 		c.Send(reply)
 	}
 	return nil
+}
+
+// parseJID is jid.Parse, refusing the few addresses whose printed form
+// does not parse back to them: mellium's lenient domain preparation takes
+// ".." (printed ".") and mappings whose result the IDNA rules refuse
+// ("\u00c5\u2136" becomes "\u00e5\u05d0", a label mixing directions). The
+// server answers from the address a stanza was sent to, so it must be one
+// that reads back the same. Only the rare domains that can be affected
+// (non-ASCII, or with a dot left at the end) are checked twice.
+func parseJID(s string) (jid.JID, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return j, err
+	}
+	if d := j.Domainpart(); strings.HasSuffix(d, ".") || !isASCII(d) {
+		again, err := jid.Parse(j.String())
+		if err != nil || !again.Equal(j) {
+			return jid.JID{}, errors.New("c2s: the address does not survive normalization")
+		}
+	}
+	return j, nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -77,6 +77,11 @@ func TestErrorsToClients(t *testing.T) {
 		{`<presence type='bogus' id='e10'/>`, "bad-request"},
 		{`<message id='e11' to='bob@@localhost'/>`, "jid-malformed"},
 		{`<message type='groupchat' id='e12' to='bob@localhost'><body>x</body></message>`, "service-unavailable"},
+		// Addresses mellium's parser accepts but prints as something that
+		// does not parse back ("." for "..", a mapped label the IDNA rules
+		// refuse): the server must not answer from them.
+		{`<iq type='get' id='e13' to='..'><ping xmlns='urn:xmpp:ping'/></iq>`, "jid-malformed"},
+		{`<message type='chat' id='e14' to='bob@Åℶ'><body>x</body></message>`, "jid-malformed"},
 	} {
 		alice.Send(tc.stanza)
 		id := xmpptestID(t, tc.stanza)
