@@ -14,6 +14,7 @@ import (
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
+	"parley.im/parley/storage/sqlite"
 )
 
 const (
@@ -41,31 +42,45 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// roster is alice's roster: bob and romeo may see her presence, carol
-// and dave may not.
+// roster is the store's rosters, with failures injected on demand.
 type roster struct {
+	*sqlite.Store
+
+	mu  sync.Mutex
 	err error
 }
 
-func (r *roster) RosterItem(_ context.Context, host, username, contact string) (storage.RosterItem, error) {
-	if r.err != nil {
-		return storage.RosterItem{}, r.err
+func (r *roster) setErr(err error) {
+	r.mu.Lock()
+	r.err = err
+	r.mu.Unlock()
+}
+
+func (r *roster) RosterItem(ctx context.Context, host, username, contact string) (storage.RosterItem, error) {
+	r.mu.Lock()
+	err := r.err
+	r.mu.Unlock()
+	if err != nil {
+		return storage.RosterItem{}, err
 	}
-	if host != "example.org" || username != "alice" {
-		return storage.RosterItem{}, storage.ErrNotFound
+	return r.Store.RosterItem(ctx, host, username, contact)
+}
+
+// subscribe puts contact in user's roster with the given subscription.
+func subscribe(t *testing.T, st *sqlite.Store, user, contact, sub string) {
+	t.Helper()
+	_, _, err := st.UpdateRosterItem(t.Context(), "example.org", user, contact, func(*storage.RosterItem) (*storage.RosterItem, error) {
+		return &storage.RosterItem{JID: contact, Subscription: sub}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	sub, ok := map[string]string{"bob@example.org": storage.SubFrom, "romeo@montague.net": storage.SubBoth,
-		"carol@example.org": storage.SubTo, "dave@example.org": storage.SubNone}[contact]
-	if !ok {
-		return storage.RosterItem{}, storage.ErrNotFound
-	}
-	return storage.RosterItem{JID: contact, Subscription: sub}, nil
 }
 
 type env struct {
 	r      *router.Router
 	reg    *module.Registry
-	store  *memData
+	store  *faulty
 	roster *roster
 	clock  *clock
 	bob    *routertest.Session
@@ -74,9 +89,15 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := &env{store: newMemData(), roster: &roster{}, clock: &clock{t: t0}}
-	e.r = router.New(router.Config{Hosts: []string{"example.org"},
-		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org", "carol@example.org", "dave@example.org")})
+	st := openStore(t, "alice", "bob", "carol", "dave")
+	e := &env{store: &faulty{Store: st}, roster: &roster{Store: st}, clock: &clock{t: t0}}
+	// Alice's roster: bob and romeo may see her presence, carol and dave
+	// may not.
+	subscribe(t, st, "alice", "bob@example.org", storage.SubFrom)
+	subscribe(t, st, "alice", "romeo@montague.net", storage.SubBoth)
+	subscribe(t, st, "alice", "carol@example.org", storage.SubTo)
+	subscribe(t, st, "alice", "dave@example.org", storage.SubNone)
+	e.r = router.New(router.Config{Hosts: []string{"example.org"}, AccountExists: st.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
 	if err := e.reg.Add(New(e.store, e.roster, Options{Now: e.clock.now})); err != nil {
 		t.Fatal(err)
@@ -169,7 +190,7 @@ func TestWhoMayAsk(t *testing.T) {
 		routertest.AssertXML(t, got[0].El, `<iq type='result' id='r' from='alice@example.org' to='romeo@montague.net/orchard'><query xmlns='jabber:iq:last' seconds='0'/></iq>`)
 	}
 
-	e.roster.err = errors.New("disk on fire")
+	e.roster.setErr(errors.New("disk on fire"))
 	e.iq(t, e.bob, askAlice, `<iq type='error' id='l' from='alice@example.org' to='bob@example.org/pc'>`+ise+`</iq>`)
 }
 
@@ -201,17 +222,17 @@ func TestFullJIDGuard(t *testing.T) {
 			t.Errorf("the client got %s", got)
 		}
 	}
-	e.roster.err = errors.New("disk on fire")
+	e.roster.setErr(errors.New("disk on fire"))
 	e.iq(t, e.carol, toPhone, `<iq type='error' id='f' from='alice@example.org/phone' to='carol@example.org/x'>`+ise+`</iq>`)
 }
 
 func TestStorageErrors(t *testing.T) {
 	e := setup(t)
-	e.store.err = errors.New("disk on fire")
+	e.store.setErr(errors.New("disk on fire"))
 	phone := routertest.Bind(t, e.r, "alice@example.org/phone")
 	e.r.SessionEnded(t.Context(), phone) // logged, not fatal
 	e.iq(t, e.bob, askAlice, `<iq type='error' id='l' from='alice@example.org' to='bob@example.org/pc'>`+ise+`</iq>`)
-	e.store.err = nil
+	e.store.setErr(nil)
 	if err := e.store.PutData(t.Context(), "example.org", "alice", storage.DataLastActivity, "", []byte("{")); err != nil {
 		t.Fatal(err)
 	}

@@ -2,81 +2,77 @@ package lastactivity
 
 import (
 	"context"
-	"slices"
+	"path/filepath"
 	"sync"
+	"testing"
 
 	"parley.im/parley/storage"
+	"parley.im/parley/storage/sqlite"
 )
 
-// memData stands in for the storage backend until storage/sqlite
-// implements storage.AccountData; it follows the interface's contract.
-type memData struct {
-	mu   sync.Mutex
-	data map[[4]string][]byte
-	err  error
-}
-
-func newMemData() *memData { return &memData{data: make(map[[4]string][]byte)} }
-
-func (m *memData) GetData(_ context.Context, host, username, kind, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
+// openStore opens a SQLite store in a temporary directory with accounts
+// for users on example.org.
+func openStore(t *testing.T, users ...string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	v, ok := m.data[[4]string{host, username, kind, key}]
-	if !ok {
-		return nil, storage.ErrNotFound
-	}
-	return slices.Clone(v), nil
-}
-
-func (m *memData) PutData(_ context.Context, host, username, kind, key string, value []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
-	}
-	m.data[[4]string{host, username, kind, key}] = slices.Clone(value)
-	return nil
-}
-
-func (m *memData) DeleteData(_ context.Context, host, username, kind, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
-	}
-	k := [4]string{host, username, kind, key}
-	if _, ok := m.data[k]; !ok {
-		return storage.ErrNotFound
-	}
-	delete(m.data, k)
-	return nil
-}
-
-func (m *memData) ListData(_ context.Context, host, username, kind string) ([]storage.DataItem, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
-	}
-	var out []storage.DataItem
-	for k, v := range m.data {
-		if k[0] == host && k[1] == username && k[2] == kind {
-			out = append(out, storage.DataItem{Key: k[3], Value: slices.Clone(v)})
+	t.Cleanup(func() { st.Close() })
+	// The module never authenticates anyone: any well-formed credential.
+	creds := []storage.Credential{{Hash: storage.HashSHA256, Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}
+	for _, u := range users {
+		if err := st.CreateAccount(t.Context(), "example.org", u, creds); err != nil {
+			t.Fatal(err)
 		}
 	}
-	slices.SortFunc(out, func(a, b storage.DataItem) int {
-		if a.Key < b.Key {
-			return -1
-		}
-		if a.Key > b.Key {
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	return st
 }
 
-var _ storage.AccountData = (*memData)(nil)
+// faulty is the real store with failures injected on demand.
+type faulty struct {
+	*sqlite.Store
+
+	mu  sync.Mutex
+	err error
+}
+
+func (f *faulty) setErr(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+func (f *faulty) check() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *faulty) GetData(ctx context.Context, host, username, kind, key string) ([]byte, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Store.GetData(ctx, host, username, kind, key)
+}
+
+func (f *faulty) PutData(ctx context.Context, host, username, kind, key string, value []byte) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	return f.Store.PutData(ctx, host, username, kind, key, value)
+}
+
+func (f *faulty) DeleteData(ctx context.Context, host, username, kind, key string) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	return f.Store.DeleteData(ctx, host, username, kind, key)
+}
+
+func (f *faulty) ListData(ctx context.Context, host, username, kind string) ([]storage.DataItem, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Store.ListData(ctx, host, username, kind)
+}

@@ -22,15 +22,14 @@ const (
 type env struct {
 	r          *router.Router
 	reg        *module.Registry
-	store      *memData
+	store      *faulty
 	alice, bob *routertest.Session
 }
 
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{store: newMemData()}
-	e.r = router.New(router.Config{Hosts: []string{"example.org"},
-		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org")})
+	e := &env{store: &faulty{Store: openStore(t, "alice", "bob")}}
+	e.r = router.New(router.Config{Hosts: []string{"example.org"}, AccountExists: e.store.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
 	if err := e.reg.Add(New(e.store, opts)); err != nil {
 		t.Fatal(err)
@@ -163,14 +162,14 @@ func TestSizeLimit(t *testing.T) {
 
 func TestStorageErrors(t *testing.T) {
 	e := setup(t, Options{})
-	e.store.err = errors.New("disk on fire")
+	e.store.setErr(errors.New("disk on fire"))
 	for _, req := range []string{
 		`<iq type='get' id='x'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>`,
 		`<iq type='set' id='x'><query xmlns='jabber:iq:private'>` + bookmarks + `</query></iq>`,
 	} {
 		e.iq(t, e.alice, req, `<iq type='error' id='x' from='alice@example.org' to='alice@example.org/phone'>`+ise+`</iq>`)
 	}
-	e.store.err = nil
+	e.store.setErr(nil)
 	if err := e.store.PutData(t.Context(), "example.org", "alice", storage.DataPrivate, "storage:bookmarks", []byte("<storage")); err != nil {
 		t.Fatal(err)
 	}

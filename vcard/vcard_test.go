@@ -25,15 +25,14 @@ const (
 type env struct {
 	r          *router.Router
 	reg        *module.Registry
-	store      *memData
+	store      *faulty
 	alice, bob *routertest.Session
 }
 
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{store: newMemData()}
-	e.r = router.New(router.Config{Hosts: []string{"example.org"},
-		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org")})
+	e := &env{store: &faulty{Store: openStore(t, "alice", "bob")}}
+	e.r = router.New(router.Config{Hosts: []string{"example.org"}, AccountExists: e.store.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
 	if err := e.reg.Add(New(e.store, opts)); err != nil {
 		t.Fatal(err)
@@ -165,7 +164,7 @@ func TestSizeLimit(t *testing.T) {
 
 func TestStorageErrors(t *testing.T) {
 	e := setup(t, Options{})
-	e.store.err = errors.New("disk on fire")
+	e.store.setErr(errors.New("disk on fire"))
 	for _, req := range []string{`<iq type='get' id='x'><vCard xmlns='vcard-temp'/></iq>`,
 		`<iq type='set' id='x'>` + card + `</iq>`, `<iq type='set' id='x'><vCard xmlns='vcard-temp'/></iq>`} {
 		if got, want := e.iq(t, e.alice, req),
@@ -173,7 +172,7 @@ func TestStorageErrors(t *testing.T) {
 			t.Errorf("%s: got %s", req, got)
 		}
 	}
-	e.store.err = nil
+	e.store.setErr(nil)
 	if err := e.store.PutData(t.Context(), "example.org", "alice", storage.DataVCard, "", []byte("<vCard")); err != nil {
 		t.Fatal(err)
 	}
