@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -842,6 +843,42 @@ func TestModules(t *testing.T) {
 		}
 		if run != want {
 			t.Errorf("%s: module %s is marked %q as run by the server, want %q", name, pkg, run, want)
+		}
+	}
+}
+
+// TestStorageAreas checks that docs/ARCHITECTURE.md names, in backticks,
+// every interface embedded in storage.Store.
+func TestStorageAreas(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "storage/storage.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var areas []string
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			ts, ok := spec.(*ast.TypeSpec)
+			if !ok || ts.Name.Name != "Store" {
+				continue
+			}
+			for _, field := range ts.Type.(*ast.InterfaceType).Methods.List {
+				if id, ok := field.Type.(*ast.Ident); ok && len(field.Names) == 0 {
+					areas = append(areas, id.Name)
+				}
+			}
+		}
+	}
+	if len(areas) == 0 {
+		t.Fatal("storage.Store embeds no interface: is this test reading the right file?")
+	}
+	doc := readFile(t, "docs/ARCHITECTURE.md")
+	for _, a := range areas {
+		if !strings.Contains(doc, "`"+a+"`") {
+			t.Errorf("docs/ARCHITECTURE.md does not name `%s`, a storage area embedded in storage.Store", a)
 		}
 	}
 }
