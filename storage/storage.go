@@ -20,6 +20,10 @@ var (
 // storagetest.Run.
 type Store interface {
 	Accounts
+	Roster
+	Offline
+	Blocklist
+	AccountData
 
 	// Migrate brings the schema to the version this binary expects. It is
 	// safe to call concurrently from several processes and on an up-to-date

@@ -13,8 +13,8 @@ import (
 	"parley.im/parley/storage"
 )
 
-func runAreaConcurrency(t *testing.T, open func(t *testing.T) fullStore) {
-	subtests(t, open, []namedTest[fullStore]{
+func runAreaConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
+	subtests(t, open, []namedTest{
 		{"RosterNoLostUpdate", testRosterNoLostUpdate},
 		{"RosterDistinctContacts", testRosterConcurrentContacts},
 		{"RosterReadsOneSnapshot", testRosterReadsOneSnapshot},
@@ -29,7 +29,7 @@ func runAreaConcurrency(t *testing.T, open func(t *testing.T) fullStore) {
 // item's name through UpdateRosterItem. With the read and the write one
 // atomic step, no increment is lost: each call sees a different value, the
 // final count is the number of calls, and every call got its own version.
-func testRosterNoLostUpdate(t *testing.T, s fullStore) {
+func testRosterNoLostUpdate(t *testing.T, s storage.Store) {
 	const goroutines, each = 16, 10
 	const host, user, contact = "example.org", "alice", "counter@example.net"
 	mustCreate(t, s, host, user, nil)
@@ -80,7 +80,7 @@ func testRosterNoLostUpdate(t *testing.T, s fullStore) {
 // testRosterConcurrentContacts updates different contacts of one roster
 // at once: every change gets its own version and none is missing from the
 // changes since 0.
-func testRosterConcurrentContacts(t *testing.T, s fullStore) {
+func testRosterConcurrentContacts(t *testing.T, s storage.Store) {
 	const goroutines, each = 16, 5
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
@@ -123,7 +123,7 @@ func testRosterConcurrentContacts(t *testing.T, s fullStore) {
 // version returned must be that of the items returned, never one read
 // before or after them, or a client would cache items under a version they
 // do not belong to.
-func testRosterReadsOneSnapshot(t *testing.T, s fullStore) {
+func testRosterReadsOneSnapshot(t *testing.T, s storage.Store) {
 	const writers, readers, rounds = 2, 4, 25
 	const host, user, contact = "example.org", "alice", "bob@example.net"
 	mustCreate(t, s, host, user, nil)
@@ -163,7 +163,7 @@ func testRosterReadsOneSnapshot(t *testing.T, s fullStore) {
 
 // testOfflineConcurrentQuota pushes more messages than the limit at once:
 // exactly limit pushes succeed, the others get ErrQuota.
-func testOfflineConcurrentQuota(t *testing.T, s fullStore) {
+func testOfflineConcurrentQuota(t *testing.T, s storage.Store) {
 	const goroutines, limit = 16, 10
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
@@ -199,7 +199,7 @@ func testOfflineConcurrentQuota(t *testing.T, s fullStore) {
 
 // testBlockConcurrent blocks overlapping sets at once: each JID is reported
 // added by exactly one call.
-func testBlockConcurrent(t *testing.T, s fullStore) {
+func testBlockConcurrent(t *testing.T, s storage.Store) {
 	const goroutines, jids = 8, 20
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
@@ -238,7 +238,7 @@ func testBlockConcurrent(t *testing.T, s fullStore) {
 
 // testPutDataConcurrent: concurrent puts of one key leave one of the
 // values whole, never an error for the lost race.
-func testPutDataConcurrent(t *testing.T, s fullStore) {
+func testPutDataConcurrent(t *testing.T, s storage.Store) {
 	const goroutines = 16
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
@@ -264,7 +264,7 @@ func testPutDataConcurrent(t *testing.T, s fullStore) {
 // deletion. Each write either happens before the delete or reports
 // ErrNotFound, the delete never fails or deadlocks, and nothing written
 // survives into the re-created account.
-func testDeleteWhileWriting(t *testing.T, s fullStore) {
+func testDeleteWhileWriting(t *testing.T, s storage.Store) {
 	const rounds = 15
 	const host = "example.org"
 	for r := range rounds {

@@ -9,8 +9,8 @@ import (
 	"parley.im/parley/storage"
 )
 
-func runAreas(t *testing.T, open func(t *testing.T) fullStore) {
-	subtests(t, open, []namedTest[fullStore]{
+func runAreas(t *testing.T, open func(t *testing.T) storage.Store) {
+	subtests(t, open, []namedTest{
 		{"DeleteAccountWipesAll", testDeleteWipesAll},
 		{"RecreatedRosterVersions", testRecreatedRosterVersions},
 		{"CanceledContext", testAreasCanceledContext},
@@ -29,7 +29,7 @@ type filled struct {
 
 // fill stores something in every area for an account, all of it naming the
 // account so that data seen under another account is recognizable.
-func fill(t *testing.T, s fullStore, host, user string) *filled {
+func fill(t *testing.T, s storage.Store, host, user string) *filled {
 	t.Helper()
 	tag := user + "@" + host
 	f := &filled{host: host, user: user, roster: newRosterModel(), data: map[string][]byte{}}
@@ -52,7 +52,7 @@ func fill(t *testing.T, s fullStore, host, user string) *filled {
 	return f
 }
 
-func (f *filled) check(t *testing.T, s fullStore) {
+func (f *filled) check(t *testing.T, s storage.Store) {
 	t.Helper()
 	f.roster.check(t, s, f.host, f.user, []int64{0})
 	mustOffline(t, s, f.host, f.user, f.offline)
@@ -62,7 +62,7 @@ func (f *filled) check(t *testing.T, s fullStore) {
 }
 
 // mustBeEmpty checks that nothing is stored for an account in any area.
-func mustBeEmpty(t *testing.T, s fullStore, host, user string) {
+func mustBeEmpty(t *testing.T, s storage.Store, host, user string) {
 	t.Helper()
 	items, _, err := s.RosterItems(t.Context(), host, user)
 	if err != nil || len(items) != 0 {
@@ -85,7 +85,7 @@ func mustBeEmpty(t *testing.T, s fullStore, host, user string) {
 // username or a host, deletes one, and checks that all of its data is gone,
 // that the others' is intact, and that the account created again starts
 // empty, in every area.
-func testDeleteWipesAll(t *testing.T, s fullStore) {
+func testDeleteWipesAll(t *testing.T, s storage.Store) {
 	var all []*filled
 	for _, a := range []struct{ host, user string }{{"example.org", "alice"}, {"example.org", "bob"}, {"example.net", "alice"}} {
 		mustCreate(t, s, a.host, a.user, nil)
@@ -118,7 +118,7 @@ func testDeleteWipesAll(t *testing.T, s fullStore) {
 // roster must not have it merged with the new account's, so the versions
 // it holds are unknown to the new roster, and the new roster's versions
 // are all above them.
-func testRecreatedRosterVersions(t *testing.T, s fullStore) {
+func testRecreatedRosterVersions(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	a := setItem(t, s, host, user, storage.RosterItem{JID: "a@x", Subscription: storage.SubBoth})
@@ -152,7 +152,7 @@ func testRecreatedRosterVersions(t *testing.T, s fullStore) {
 
 // testAreasCanceledContext: with a canceled context every method reports
 // the cancellation, never ErrNotFound, and writes nothing.
-func testAreasCanceledContext(t *testing.T, s fullStore) {
+func testAreasCanceledContext(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	f := fill(t, s, host, user)
@@ -192,7 +192,7 @@ func testAreasCanceledContext(t *testing.T, s fullStore) {
 	f.check(t, s)
 }
 
-func testAreasMigrateKeepsData(t *testing.T, s fullStore) {
+func testAreasMigrateKeepsData(t *testing.T, s storage.Store) {
 	mustCreate(t, s, "example.org", "alice", nil)
 	f := fill(t, s, "example.org", "alice")
 	if err := s.Migrate(t.Context()); err != nil {

@@ -8,8 +8,8 @@ import (
 	"parley.im/parley/storage"
 )
 
-func runBlocklist(t *testing.T, open func(t *testing.T) fullStore) {
-	subtests(t, open, []namedTest[fullStore]{
+func runBlocklist(t *testing.T, open func(t *testing.T) storage.Store) {
+	subtests(t, open, []namedTest{
 		{"Empty", testBlockEmpty},
 		{"MissingAccount", testBlockMissingAccount},
 		{"BlockUnblock", testBlockUnblock},
@@ -53,7 +53,7 @@ func mustUnblock(t *testing.T, s storage.Blocklist, host, user string, jids, wan
 	}
 }
 
-func testBlockEmpty(t *testing.T, s fullStore) {
+func testBlockEmpty(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustBlocked(t, s, host, user, nil)
@@ -64,7 +64,7 @@ func testBlockEmpty(t *testing.T, s fullStore) {
 	mustBlocked(t, s, host, user, nil)
 }
 
-func testBlockMissingAccount(t *testing.T, s fullStore) {
+func testBlockMissingAccount(t *testing.T, s storage.Store) {
 	const host = "example.org"
 	mustCreate(t, s, host, "alice", nil)
 	for _, user := range []string{"bob", "Alice", ""} {
@@ -81,7 +81,7 @@ func testBlockMissingAccount(t *testing.T, s fullStore) {
 	mustBlocked(t, s, host, "alice", nil)
 }
 
-func testBlockUnblock(t *testing.T, s fullStore) {
+func testBlockUnblock(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	// The four forms of XEP-0191 §3.2, given out of order.
@@ -103,7 +103,7 @@ func testBlockUnblock(t *testing.T, s fullStore) {
 	mustBlocked(t, s, host, user, []string{"aaron@example.com", "eve@example.net/laptop", "mallory@example.com", "spam.example/bot"})
 }
 
-func testBlockIdempotent(t *testing.T, s fullStore) {
+func testBlockIdempotent(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustBlock(t, s, host, user, []string{"b@x", "a@x", "b@x", "a@x"}, []string{"a@x", "b@x"})
@@ -117,7 +117,7 @@ func testBlockIdempotent(t *testing.T, s fullStore) {
 	mustBlocked(t, s, host, user, []string{"a@x", "b@x", "c@x"})
 }
 
-func testBlockUnblockAll(t *testing.T, s fullStore) {
+func testBlockUnblockAll(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustCreate(t, s, host, "bob", nil)
@@ -132,7 +132,7 @@ func testBlockUnblockAll(t *testing.T, s fullStore) {
 	mustUnblock(t, s, host, user, nil, []string{"a@x"})
 }
 
-func testBlockOddJIDs(t *testing.T, s fullStore) {
+func testBlockOddJIDs(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustBlock(t, s, host, user, oddContacts, byteOrder(oddContacts))
@@ -149,7 +149,7 @@ func testBlockOddJIDs(t *testing.T, s fullStore) {
 	mustBlocked(t, s, host, user, byteOrder(rest))
 }
 
-func testBlockSeparate(t *testing.T, s fullStore) {
+func testBlockSeparate(t *testing.T, s storage.Store) {
 	accounts := []struct{ host, user string }{
 		{"example.org", "alice"}, {"example.org", "bob"}, {"example.net", "alice"},
 	}

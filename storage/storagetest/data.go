@@ -10,8 +10,8 @@ import (
 	"parley.im/parley/storage"
 )
 
-func runAccountData(t *testing.T, open func(t *testing.T) fullStore) {
-	subtests(t, open, []namedTest[fullStore]{
+func runAccountData(t *testing.T, open func(t *testing.T) storage.Store) {
+	subtests(t, open, []namedTest{
 		{"Empty", testDataEmpty},
 		{"MissingAccount", testDataMissingAccount},
 		{"PutGetReplaceDelete", testDataPutGet},
@@ -78,7 +78,7 @@ func mustListData(t *testing.T, s storage.AccountData, host, user, kind string, 
 	return got
 }
 
-func testDataEmpty(t *testing.T, s fullStore) {
+func testDataEmpty(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustNoData(t, s, host, user, storage.DataVCard, "")
@@ -86,7 +86,7 @@ func testDataEmpty(t *testing.T, s fullStore) {
 	wantErr(t, "DeleteData of nothing", s.DeleteData(t.Context(), host, user, storage.DataVCard, ""), storage.ErrNotFound)
 }
 
-func testDataMissingAccount(t *testing.T, s fullStore) {
+func testDataMissingAccount(t *testing.T, s storage.Store) {
 	const host = "example.org"
 	mustCreate(t, s, host, "alice", nil)
 	for _, user := range []string{"bob", "alice ", ""} {
@@ -101,7 +101,7 @@ func testDataMissingAccount(t *testing.T, s fullStore) {
 	mustListData(t, s, host, "alice", storage.DataVCard, nil, nil)
 }
 
-func testDataPutGet(t *testing.T, s fullStore) {
+func testDataPutGet(t *testing.T, s storage.Store) {
 	const host, user, kind = "example.org", "alice", storage.DataVCard
 	mustCreate(t, s, host, user, nil)
 	before := time.Now()
@@ -135,7 +135,7 @@ func testDataPutGet(t *testing.T, s fullStore) {
 	mustGet(t, s, host, user, kind, "", value("again"))
 }
 
-func testDataList(t *testing.T, s fullStore) {
+func testDataList(t *testing.T, s storage.Store) {
 	const host, user, kind = "example.org", "alice", storage.DataPrivate
 	mustCreate(t, s, host, user, nil)
 	keys := []string{"storage:bookmarks", "jabber:iq:private", "", "Z", "urn:xmpp:x", "a", "ä", "10", "9", "a b", "a-b", "a_b"}
@@ -172,7 +172,7 @@ func indexOf(s []string, v string) int {
 
 // testDataKinds: one key under several kinds is several values, and
 // deleting one leaves the others.
-func testDataKinds(t *testing.T, s fullStore) {
+func testDataKinds(t *testing.T, s storage.Store) {
 	const host, user, key = "example.org", "alice", "bob@example.net"
 	mustCreate(t, s, host, user, nil)
 	kinds := []string{storage.DataVCard, storage.DataPrivate, storage.DataLastActivity, storage.DataSubscribeRequest, "", "Private", "private "}
@@ -195,7 +195,7 @@ func testDataKinds(t *testing.T, s fullStore) {
 	mustListData(t, s, host, user, "priv%", nil, nil)
 }
 
-func testDataOddKeys(t *testing.T, s fullStore) {
+func testDataOddKeys(t *testing.T, s storage.Store) {
 	const host, user, kind = "example.org", "alice", storage.DataSubscribeRequest
 	mustCreate(t, s, host, user, nil)
 	for _, k := range oddContacts {
@@ -222,7 +222,7 @@ func testDataOddKeys(t *testing.T, s fullStore) {
 	mustListData(t, s, host, user, kind, sorted, values)
 }
 
-func testDataSeparate(t *testing.T, s fullStore) {
+func testDataSeparate(t *testing.T, s storage.Store) {
 	accounts := []struct{ host, user string }{
 		{"example.org", "alice"}, {"example.org", "bob"}, {"example.net", "alice"},
 	}

@@ -10,8 +10,8 @@ import (
 	"parley.im/parley/storage"
 )
 
-func runOffline(t *testing.T, open func(t *testing.T) fullStore) {
-	subtests(t, open, []namedTest[fullStore]{
+func runOffline(t *testing.T, open func(t *testing.T) storage.Store) {
+	subtests(t, open, []namedTest{
 		{"Empty", testOfflineEmpty},
 		{"MissingAccount", testOfflineMissingAccount},
 		{"PushOrder", testOfflinePushOrder},
@@ -85,7 +85,7 @@ func offline(body string, i int) storage.OfflineMessage {
 	return storage.OfflineMessage{Stanza: stanza(body), Stamp: stamp(i).Truncate(time.Microsecond)}
 }
 
-func testOfflineEmpty(t *testing.T, s fullStore) {
+func testOfflineEmpty(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustOffline(t, s, host, user, nil)
@@ -94,7 +94,7 @@ func testOfflineEmpty(t *testing.T, s fullStore) {
 	}
 }
 
-func testOfflineMissingAccount(t *testing.T, s fullStore) {
+func testOfflineMissingAccount(t *testing.T, s storage.Store) {
 	const host = "example.org"
 	mustCreate(t, s, host, "alice", nil)
 	for _, user := range []string{"bob", "ALICE", ""} {
@@ -115,7 +115,7 @@ func testOfflineMissingAccount(t *testing.T, s fullStore) {
 
 // testOfflinePushOrder pushes with stamps out of order: the messages come
 // back in the order pushed, whatever their stamps.
-func testOfflinePushOrder(t *testing.T, s fullStore) {
+func testOfflinePushOrder(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	big := bytes.Repeat([]byte("0123456789abcdef\x00"), 16<<10)
@@ -135,7 +135,7 @@ func testOfflinePushOrder(t *testing.T, s fullStore) {
 
 // testOfflineStamps: a stamp comes back equal to the pushed one to the
 // microsecond, in UTC, including times a backend might mangle.
-func testOfflineStamps(t *testing.T, s fullStore) {
+func testOfflineStamps(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	stamps := []time.Time{
@@ -154,7 +154,7 @@ func testOfflineStamps(t *testing.T, s fullStore) {
 	mustOffline(t, s, host, user, want)
 }
 
-func testOfflineLimit(t *testing.T, s fullStore) {
+func testOfflineLimit(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustCreate(t, s, host, "bob", nil)
@@ -200,7 +200,7 @@ func testOfflineLimit(t *testing.T, s fullStore) {
 	mustOffline(t, s, host, "bob", []storage.OfflineMessage{{Stanza: stanza("bob"), Stamp: stamp(0).Truncate(time.Microsecond)}})
 }
 
-func testOfflineDelete(t *testing.T, s fullStore) {
+func testOfflineDelete(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustCreate(t, s, host, "bob", nil)
@@ -243,7 +243,7 @@ func testOfflineDelete(t *testing.T, s fullStore) {
 // testOfflineIDsNeverReused: after every message is deleted, a new one gets
 // an ID above all of them, so a DeleteOffline for a delivery that raced it
 // cannot delete it.
-func testOfflineIDsNeverReused(t *testing.T, s fullStore) {
+func testOfflineIDsNeverReused(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	var maxID int64
@@ -265,7 +265,7 @@ func testOfflineIDsNeverReused(t *testing.T, s fullStore) {
 	}
 }
 
-func testOfflineSeparate(t *testing.T, s fullStore) {
+func testOfflineSeparate(t *testing.T, s storage.Store) {
 	accounts := []struct{ host, user string }{
 		{"example.org", "alice"}, {"example.org", "bob"}, {"example.net", "alice"}, {"example.org", "alice_"},
 	}

@@ -9,8 +9,8 @@ import (
 	"parley.im/parley/storage"
 )
 
-func runRoster(t *testing.T, open func(t *testing.T) fullStore) {
-	subtests(t, open, []namedTest[fullStore]{
+func runRoster(t *testing.T, open func(t *testing.T) storage.Store) {
+	subtests(t, open, []namedTest{
 		{"Empty", testRosterEmpty},
 		{"MissingAccount", testRosterMissingAccount},
 		{"AddGet", testRosterAddGet},
@@ -34,7 +34,7 @@ func runRoster(t *testing.T, open func(t *testing.T) fullStore) {
 	})
 }
 
-func testRosterEmpty(t *testing.T, s fullStore) {
+func testRosterEmpty(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustRoster(t, s, host, user, nil, 0)
@@ -46,7 +46,7 @@ func testRosterEmpty(t *testing.T, s fullStore) {
 // testRosterMissingAccount: reads see an empty roster, an update is
 // refused before f runs, and nothing it would have written appears once
 // the account exists.
-func testRosterMissingAccount(t *testing.T, s fullStore) {
+func testRosterMissingAccount(t *testing.T, s storage.Store) {
 	const host = "example.org"
 	mustCreate(t, s, host, "alice", nil)
 	for _, user := range []string{"bob", "Alice", ""} {
@@ -69,7 +69,7 @@ func testRosterMissingAccount(t *testing.T, s fullStore) {
 	mustRoster(t, s, host, "alice", nil, 0)
 }
 
-func testRosterAddGet(t *testing.T, s fullStore) {
+func testRosterAddGet(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	want := storage.RosterItem{
@@ -121,7 +121,7 @@ func testRosterAddGet(t *testing.T, s fullStore) {
 // testRosterAllStates stores every subscription state with every
 // combination of the three flags, each in its own item, and reads them
 // back: a backend that mixes up columns or drops a flag fails here.
-func testRosterAllStates(t *testing.T, s fullStore) {
+func testRosterAllStates(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	m := newRosterModel()
@@ -145,7 +145,7 @@ func testRosterAllStates(t *testing.T, s fullStore) {
 	m.check(t, s, host, user, []int64{0})
 }
 
-func testRosterModify(t *testing.T, s fullStore) {
+func testRosterModify(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	m := newRosterModel()
@@ -193,7 +193,7 @@ func testRosterModify(t *testing.T, s fullStore) {
 	mustItem(t, s, host, user, storage.RosterItem{JID: carol.JID, Subscription: storage.SubFrom, Version: carolVersion})
 }
 
-func testRosterRemove(t *testing.T, s fullStore) {
+func testRosterRemove(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	m := newRosterModel()
@@ -222,7 +222,7 @@ func testRosterRemove(t *testing.T, s fullStore) {
 
 // testRosterRemoveAbsent: removing an item that is not there writes
 // nothing, whether it never existed or is already a tombstone.
-func testRosterRemoveAbsent(t *testing.T, s fullStore) {
+func testRosterRemoveAbsent(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	remove := func(contact string, wantVersion int64) {
@@ -254,7 +254,7 @@ func testRosterRemoveAbsent(t *testing.T, s fullStore) {
 
 // testRosterReadd removes an item with groups and flags and adds it back
 // bare: nothing of the old item may come back with it.
-func testRosterReadd(t *testing.T, s fullStore) {
+func testRosterReadd(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	old := setItem(t, s, host, user, storage.RosterItem{JID: "bob@example.net", Name: "Old",
@@ -286,7 +286,7 @@ func testRosterReadd(t *testing.T, s fullStore) {
 // then asks for the changes since every version it went through: each
 // answer must hold the latest state of exactly the contacts changed after
 // that version, by ascending version.
-func testRosterChangesSince(t *testing.T, s fullStore) {
+func testRosterChangesSince(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	m := newRosterModel()
@@ -314,7 +314,7 @@ func testRosterChangesSince(t *testing.T, s fullStore) {
 	m.check(t, s, host, user, versions)
 }
 
-func testRosterUnknownVersions(t *testing.T, s fullStore) {
+func testRosterUnknownVersions(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	mustUnknownSince(t, s, host, user, 1, 0)
@@ -332,7 +332,7 @@ func testRosterUnknownVersions(t *testing.T, s fullStore) {
 // testRosterVersionSurvivesEmptying removes every item: the version stays
 // where it was, and the next change goes above it, never back to a version
 // a client may have cached.
-func testRosterVersionSurvivesEmptying(t *testing.T, s fullStore) {
+func testRosterVersionSurvivesEmptying(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	var seen []int64
@@ -358,7 +358,7 @@ func testRosterVersionSurvivesEmptying(t *testing.T, s fullStore) {
 // testRosterUnchanged: ErrUnchanged, bare or wrapped, writes nothing even
 // after f modified its copy, does not bump the version, and returns the
 // item as it is stored.
-func testRosterUnchanged(t *testing.T, s fullStore) {
+func testRosterUnchanged(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	bob := setItem(t, s, host, user, storage.RosterItem{JID: "bob@example.net", Name: "Bob",
@@ -411,7 +411,7 @@ func (e *funcError) Error() string { return e.msg }
 
 // testRosterFuncError: an error of f's own comes back as the very same
 // value, and nothing f returned alongside it is written.
-func testRosterFuncError(t *testing.T, s fullStore) {
+func testRosterFuncError(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	bob := setItem(t, s, host, user, storage.RosterItem{JID: "bob@example.net", Subscription: storage.SubTo})
@@ -439,7 +439,7 @@ func testRosterFuncError(t *testing.T, s fullStore) {
 
 // testRosterFuncPanics: a panic in f must not leave the roster locked or a
 // transaction open: the next update works and nothing was written.
-func testRosterFuncPanics(t *testing.T, s fullStore) {
+func testRosterFuncPanics(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	bob := setItem(t, s, host, user, storage.RosterItem{JID: "bob@example.net", Subscription: storage.SubTo})
@@ -458,7 +458,7 @@ func testRosterFuncPanics(t *testing.T, s fullStore) {
 	mustCreate(t, s, host, "bob", nil)
 }
 
-func testRosterStoreSetsJIDAndVersion(t *testing.T, s fullStore) {
+func testRosterStoreSetsJIDAndVersion(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	stored, version, err := s.UpdateRosterItem(t.Context(), host, user, "bob@example.net",
@@ -477,7 +477,7 @@ func testRosterStoreSetsJIDAndVersion(t *testing.T, s fullStore) {
 	mustRoster(t, s, host, user, []storage.RosterItem{want}, version)
 }
 
-func testRosterInvalidSubscription(t *testing.T, s fullStore) {
+func testRosterInvalidSubscription(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	bob := setItem(t, s, host, user, storage.RosterItem{JID: "bob@example.net", Subscription: storage.SubTo})
@@ -507,7 +507,7 @@ var oddContacts = []string{
 	strings.Repeat("x", 1023) + "@" + strings.Repeat("d", 1023),
 }
 
-func testRosterOddContacts(t *testing.T, s fullStore) {
+func testRosterOddContacts(t *testing.T, s storage.Store) {
 	const host = "example.org"
 	m := newRosterModel()
 	for _, user := range []string{`o'brien`, `%`, `名前`} {
@@ -534,7 +534,7 @@ func testRosterOddContacts(t *testing.T, s fullStore) {
 
 // testRosterGroups: group names are stored as given, order and duplicates
 // included, and replaced as a whole.
-func testRosterGroups(t *testing.T, s fullStore) {
+func testRosterGroups(t *testing.T, s storage.Store) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	many := make([]string, 40)
@@ -560,7 +560,7 @@ func testRosterGroups(t *testing.T, s fullStore) {
 // testRosterKeepsTombstones removes more items than fit in any small
 // fixed buffer but fewer than storage.MinRosterTombstones: every tombstone
 // must still be reported.
-func testRosterKeepsTombstones(t *testing.T, s fullStore) {
+func testRosterKeepsTombstones(t *testing.T, s storage.Store) {
 	const host, user, n = "example.org", "alice", 40
 	mustCreate(t, s, host, user, nil)
 	m := newRosterModel()
@@ -578,7 +578,7 @@ func testRosterKeepsTombstones(t *testing.T, s fullStore) {
 	}
 }
 
-func testRosterSeparate(t *testing.T, s fullStore) {
+func testRosterSeparate(t *testing.T, s storage.Store) {
 	accounts := []struct{ host, user string }{
 		{"example.org", "alice"}, {"example.org", "bob"}, {"example.net", "alice"},
 	}
@@ -612,12 +612,11 @@ func testRosterSeparate(t *testing.T, s fullStore) {
 // must be reported unknown, and those since any later version exactly. keep
 // must be at least 2.
 func RunRosterPruning(t *testing.T, keep int, open func(t *testing.T) storage.Store) {
-	full := openFull(open)
-	t.Run("Prune", func(t *testing.T) { testRosterPrune(t, full(t), keep) })
-	t.Run("PruneAfterReadd", func(t *testing.T) { testRosterPruneAfterReadd(t, full(t), keep) })
+	t.Run("Prune", func(t *testing.T) { testRosterPrune(t, open(t), keep) })
+	t.Run("PruneAfterReadd", func(t *testing.T) { testRosterPruneAfterReadd(t, open(t), keep) })
 }
 
-func testRosterPrune(t *testing.T, s fullStore, keep int) {
+func testRosterPrune(t *testing.T, s storage.Store, keep int) {
 	const host, user, extra = "example.org", "alice", 3
 	mustCreate(t, s, host, user, nil)
 	mustCreate(t, s, host, "bob", nil)
@@ -666,7 +665,7 @@ func testRosterPrune(t *testing.T, s fullStore, keep int) {
 
 // testRosterPruneAfterReadd: a tombstone replaced by a live item is no
 // tombstone any more and does not count; the oldest tombstone goes first.
-func testRosterPruneAfterReadd(t *testing.T, s fullStore, keep int) {
+func testRosterPruneAfterReadd(t *testing.T, s storage.Store, keep int) {
 	const host, user = "example.org", "alice"
 	mustCreate(t, s, host, user, nil)
 	m := newRosterModel()

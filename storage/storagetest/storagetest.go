@@ -24,48 +24,25 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Accounts", func(t *testing.T) { runAccounts(t, open) })
 	t.Run("Store", func(t *testing.T) { runStore(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { runConcurrency(t, open) })
-	full := openFull(open)
-	t.Run("Roster", func(t *testing.T) { runRoster(t, full) })
-	t.Run("Offline", func(t *testing.T) { runOffline(t, full) })
-	t.Run("Blocklist", func(t *testing.T) { runBlocklist(t, full) })
-	t.Run("AccountData", func(t *testing.T) { runAccountData(t, full) })
-	t.Run("Areas", func(t *testing.T) { runAreas(t, full) })
-	t.Run("AreaConcurrency", func(t *testing.T) { runAreaConcurrency(t, full) })
-}
-
-// fullStore is a store with every area. Until storage.Store embeds them
-// all, a backend without them skips those subtests.
-type fullStore interface {
-	storage.Store
-	storage.Roster
-	storage.Offline
-	storage.Blocklist
-	storage.AccountData
-}
-
-func openFull(open func(t *testing.T) storage.Store) func(t *testing.T) fullStore {
-	return func(t *testing.T) fullStore {
-		t.Helper()
-		s := open(t)
-		f, ok := s.(fullStore)
-		if !ok {
-			t.Skipf("%T does not implement every storage area yet", s)
-		}
-		return f
-	}
+	t.Run("Roster", func(t *testing.T) { runRoster(t, open) })
+	t.Run("Offline", func(t *testing.T) { runOffline(t, open) })
+	t.Run("Blocklist", func(t *testing.T) { runBlocklist(t, open) })
+	t.Run("AccountData", func(t *testing.T) { runAccountData(t, open) })
+	t.Run("Areas", func(t *testing.T) { runAreas(t, open) })
+	t.Run("AreaConcurrency", func(t *testing.T) { runAreaConcurrency(t, open) })
 }
 
 // subtests runs each test with a store of its own.
-func subtests[S any](t *testing.T, open func(t *testing.T) S, tests []namedTest[S]) {
+func subtests(t *testing.T, open func(t *testing.T) storage.Store, tests []namedTest) {
 	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 }
 
-type namedTest[S any] struct {
+type namedTest struct {
 	name string
-	fn   func(t *testing.T, s S)
+	fn   func(t *testing.T, s storage.Store)
 }
 
 func runStore(t *testing.T, open func(t *testing.T) storage.Store) {
