@@ -225,3 +225,27 @@ func TestShutdown(t *testing.T) {
 		t.Fatal("the listener still accepts after shutdown")
 	}
 }
+
+// TestClientClosesStream: the client's </stream:stream> is answered with
+// the server's, the connection ends and the session is unbound; during
+// negotiation too.
+func TestClientClosesStream(t *testing.T) {
+	srv := start(t)
+	c, full := login(t, srv, "alice", "bye")
+	c.Send(`</stream:stream>`)
+	if el, err := c.NextErr(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the client's end of stream: %v, %v", el, err)
+	}
+	c.ExpectConnClosed()
+	eventually(t, "session unbound", func() bool {
+		_, ok := srv.Router().Session(jid.MustParse(full))
+		return !ok
+	})
+
+	c = secured(t, srv)
+	c.Send(`</stream:stream>`)
+	if el, err := c.NextErr(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the client's end of stream: %v, %v", el, err)
+	}
+	c.ExpectConnClosed()
+}
