@@ -19,6 +19,13 @@ type Config struct {
 	Limits  Limits  `toml:"limits"`
 	S2S     S2S     `toml:"s2s"`
 
+	Roster   Roster   `toml:"roster"`
+	Offline  Offline  `toml:"offline"`
+	Blocking Blocking `toml:"blocking"`
+	VCard    VCard    `toml:"vcard"`
+	Private  Private  `toml:"private"`
+	Register Register `toml:"register"`
+
 	source string    // file it was loaded from; "" for Default()
 	lines  lineIndex // key path -> line in source
 }
@@ -93,6 +100,42 @@ type S2S struct {
 	Enabled bool `toml:"enabled"`
 }
 
+// Roster limits contact lists (RFC 6121).
+type Roster struct {
+	MaxItems int `toml:"max_items"`
+}
+
+// Offline configures storage of messages for offline users (XEP-0160).
+type Offline struct {
+	MaxMessages int `toml:"max_messages"` // -1 = no limit
+}
+
+// Blocking configures block lists (XEP-0191).
+type Blocking struct {
+	MaxItems int `toml:"max_items"` // -1 = no limit
+}
+
+// VCard configures vcard-temp profiles (XEP-0054).
+type VCard struct {
+	MaxSize int `toml:"max_size"`
+}
+
+// Private configures private XML storage (XEP-0049).
+type Private struct {
+	MaxSize int `toml:"max_size"`
+}
+
+// Register configures in-band registration (XEP-0077). Password change
+// and account removal by logged-in users are always available.
+type Register struct {
+	Enabled           bool          `toml:"enabled"`
+	Hosts             []string      `toml:"hosts"` // empty = every host
+	MaxPerIP          int           `toml:"max_per_ip"`
+	Window            time.Duration `toml:"window"`
+	MaxPasswordLength int           `toml:"max_password_length"`
+	Instructions      string        `toml:"instructions"`
+}
+
 // Default returns a complete configuration that works for a first run with
 // no file: host "localhost" with a self-signed certificate, SQLite in
 // ./parley-data, and listeners on the standard ports. Each call returns a
@@ -130,6 +173,18 @@ func Default() *Config {
 			MaxStanzaSize:   262144,
 			MaxDepth:        32,
 			MaxStreamHeader: 4096,
+		},
+		Roster:   Roster{MaxItems: 1000},
+		Offline:  Offline{MaxMessages: 1000},
+		Blocking: Blocking{MaxItems: 1000},
+		VCard:    VCard{MaxSize: 65536},
+		Private:  Private{MaxSize: 262144},
+		Register: Register{
+			Hosts:             []string{},
+			MaxPerIP:          5,
+			Window:            time.Hour,
+			MaxPasswordLength: 1024,
+			Instructions:      "Choose a username and password to register with this server.",
 		},
 	}
 }

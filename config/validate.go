@@ -99,6 +99,24 @@ func (c *Config) validate() errorList {
 	intRange("limits.max_stream_header", c.Limits.MaxStreamHeader, 256, 65536)
 	intRange("limits.max_connections_per_ip", c.Limits.MaxConnectionsPerIP, 0, 1000000)
 
+	intRange("roster.max_items", c.Roster.MaxItems, 1, 100000)
+	if c.Offline.MaxMessages != -1 {
+		intRange("offline.max_messages", c.Offline.MaxMessages, 1, 1000000)
+	}
+	if c.Blocking.MaxItems != -1 {
+		intRange("blocking.max_items", c.Blocking.MaxItems, 1, 1000000)
+	}
+	intRange("vcard.max_size", c.VCard.MaxSize, 1024, 16777216)
+	intRange("private.max_size", c.Private.MaxSize, 1024, 16777216)
+	intRange("register.max_per_ip", c.Register.MaxPerIP, 1, 1000000)
+	durRange("register.window", c.Register.Window, time.Second, 7*24*time.Hour)
+	intRange("register.max_password_length", c.Register.MaxPasswordLength, 8, 65536)
+	for i, h := range c.Register.Hosts {
+		if _, ok := c.Host(h); !ok {
+			add(c.at(indexKey("register.hosts", i), []string{"register.hosts"}, "%q is not one of the [[host]] names", h))
+		}
+	}
+
 	if c.S2S.Enabled {
 		// Accepting the switch while nothing listens would be a silent lie.
 		add(c.at("s2s.enabled", nil, "federation is not implemented in this version yet; must be false"))
