@@ -165,7 +165,7 @@ func (c *conn) tlsVersion() string {
 }
 
 func (c *conn) startTLS(direct bool) error {
-	base := c.srv.deps.Certs.TLSConfig()
+	base := c.srv.baseTLS()
 	cfg := base.Clone()
 	if direct {
 		cfg.NextProtos = []string{"xmpp-client"}

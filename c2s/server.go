@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -53,7 +54,7 @@ type Deps struct {
 	Certs   Certificates
 	Limiter *auth.Limiter
 	Logger  *slog.Logger
-	// PostBindFeatures adds stream features after authentication (stream
+	// PostAuthFeatures adds stream features after authentication (stream
 	// management, roster versioning...).
 	PostAuthFeatures func() []*xmppcore.Element
 	// PreAuthFeatures adds stream features offered on a host before
@@ -73,6 +74,14 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
+
+	// tlsBase is cloned for every connection. Its session ticket keys are
+	// set explicitly, because clones of a config that never ran a
+	// handshake would each make their own and no session could resume.
+	tlsMu              sync.Mutex
+	tlsBase            *tls.Config
+	stopTicketRotation chan struct{}
+	prevTicketKey      *[32]byte
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -100,7 +109,51 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.WriteTimeout = 30 * time.Second
 	}
 	return &Server{cfg: cfg, deps: deps, log: deps.Logger.With("component", "c2s"),
-		conns: make(map[*conn]struct{}), perIP: make(map[netip.Addr]int)}
+		conns: make(map[*conn]struct{}), perIP: make(map[netip.Addr]int),
+		stopTicketRotation: make(chan struct{})}
+}
+
+// ticketKeyLifetime is how long a session ticket key issues tickets; the
+// previous key still decrypts for one more period. Rotating bounds what a
+// stolen key reveals (tickets are not forward secret).
+const ticketKeyLifetime = 24 * time.Hour
+
+// baseTLS returns the configuration every connection clones.
+func (s *Server) baseTLS() *tls.Config {
+	s.tlsMu.Lock()
+	defer s.tlsMu.Unlock()
+	if s.tlsBase == nil {
+		s.tlsBase = s.deps.Certs.TLSConfig()
+		s.rotateTicketKeysLocked()
+		go s.rotateTicketKeys()
+	}
+	return s.tlsBase
+}
+
+func (s *Server) rotateTicketKeysLocked() {
+	var k [32]byte
+	_, _ = rand.Read(k[:])
+	keys := [][32]byte{k}
+	if s.prevTicketKey != nil {
+		keys = append(keys, *s.prevTicketKey)
+	}
+	s.tlsBase.SetSessionTicketKeys(keys)
+	s.prevTicketKey = &k
+}
+
+func (s *Server) rotateTicketKeys() {
+	t := time.NewTicker(ticketKeyLifetime)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.tlsMu.Lock()
+			s.rotateTicketKeysLocked()
+			s.tlsMu.Unlock()
+		case <-s.stopTicketRotation:
+			return
+		}
+	}
 }
 
 // Listen binds every configured address. It fails, closing what it opened,
@@ -249,6 +302,9 @@ func (s *Server) closeListeners() {
 // ctx is done, when it closes what remains.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopTicketRotation)
+	}
 	s.closing = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

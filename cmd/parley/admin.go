@@ -192,8 +192,8 @@ func cmdCheck(ctx context.Context, configPath string, args []string, stdout io.W
 			fmt.Fprintf(stdout, "ok   %s\n", what)
 			return
 		}
-		if strings.HasPrefix(err.Error(), "warning:") {
-			fmt.Fprintf(stdout, "warn %s: %v\n", what, err)
+		if msg, ok := strings.CutPrefix(err.Error(), "warning: "); ok {
+			fmt.Fprintf(stdout, "warn %s: %s\n", what, msg)
 			return
 		}
 		problems++

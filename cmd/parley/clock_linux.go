@@ -1,7 +1,10 @@
 package main
 
-import "golang.org/x/sys/unix"
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 func clockGettimeMonotonic(ts *syscall.Timespec) error {
 	var t unix.Timespec
