@@ -1,19 +1,64 @@
 package server
 
 import (
+	"parley.im/parley/blocking"
+	"parley.im/parley/config"
 	"parley.im/parley/disco"
+	"parley.im/parley/lastactivity"
 	"parley.im/parley/module"
+	"parley.im/parley/offline"
 	"parley.im/parley/ping"
+	"parley.im/parley/presence"
+	"parley.im/parley/private"
+	"parley.im/parley/register"
+	"parley.im/parley/roster"
+	"parley.im/parley/storage"
+	"parley.im/parley/vcard"
 	"parley.im/parley/version"
 	"parley.im/parley/xmpptime"
 )
 
-// standardModules lists the modules every host runs, in start order.
-func standardModules(reg *module.Registry, ver string) []module.Module {
-	return []module.Module{
-		disco.New(reg),
-		ping.New(),
-		version.New(ver),
-		xmpptime.New(),
+// modules is the standard set every host runs, built from the
+// configuration, in start order. Feature packages never import each other;
+// where one needs another (presence pushes roster changes), the link is
+// made here.
+type modules struct {
+	list     []module.Module
+	register *register.Register
+}
+
+func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store, ver string) modules {
+	ros := roster.New(st, roster.WithLimits(roster.Limits{MaxItems: cfg.Roster.MaxItems}))
+	presOpts := []presence.Option{presence.WithMaxRosterItems(cfg.Roster.MaxItems)}
+	if cfg.S2S.Enabled {
+		presOpts = append(presOpts, presence.WithFederation())
+	}
+	pres := presence.New(st, ros, presOpts...)
+	regMod := register.New(st, register.Options{
+		Enabled:           cfg.Register.Enabled,
+		Hosts:             cfg.Register.Hosts,
+		MaxPerIP:          cfg.Register.MaxPerIP,
+		Window:            cfg.Register.Window,
+		MaxPasswordLength: cfg.Register.MaxPasswordLength,
+		Iterations:        cfg.Auth.ScramIterations,
+		Instructions:      cfg.Register.Instructions,
+	})
+	return modules{
+		register: regMod,
+		list: []module.Module{
+			disco.New(reg),
+			ping.New(),
+			version.New(ver),
+			xmpptime.New(),
+			ros,
+			pres,
+			// Blocking sees stanzas before the modules that deliver them.
+			blocking.New(st, blocking.Options{MaxItems: cfg.Blocking.MaxItems, Roster: st}),
+			offline.New(st, offline.Options{Limit: cfg.Offline.MaxMessages}),
+			vcard.New(st, vcard.Options{MaxSize: cfg.VCard.MaxSize}),
+			private.New(st, private.Options{MaxSize: cfg.Private.MaxSize}),
+			lastactivity.New(st, st, lastactivity.Options{}),
+			regMod,
+		},
 	}
 }

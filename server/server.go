@@ -73,14 +73,15 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		Logger:                log.With("component", "router"),
 	})
 	s.registry = module.NewRegistry(module.Env{Router: s.router, Store: s.store, Logger: log})
-	for _, m := range standardModules(s.registry, opts.Version) {
+	mods := standardModules(s.registry, cfg, s.store, opts.Version)
+	for _, m := range mods.list {
 		if err := s.registry.Add(m); err != nil {
 			return nil, err
 		}
 	}
 	limiter := auth.NewLimiter(auth.LimiterConfig{
-		AccountFailures: cfg.Auth.AccountFailures,
-		IPFailures:      cfg.Auth.IPFailures,
+		AccountFailures: disabledIfZero(cfg.Auth.AccountFailures),
+		IPFailures:      disabledIfZero(cfg.Auth.IPFailures),
 		Window:          cfg.Auth.FailureWindow,
 	})
 	s.c2s = c2s.New(c2s.Config{
@@ -111,11 +112,22 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		Logger:  log,
 
 		PostAuthFeatures: s.registry.StreamFeatures,
+		PreAuthFeatures:  mods.register.PreAuthFeatures,
+		PreAuthIQ:        mods.register.PreAuthIQ,
 	})
 	if err := s.c2s.Listen(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// disabledIfZero maps the configuration's "0 = no limit" to the limiter's
+// "negative = no limit" (its zero means its default).
+func disabledIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // Start starts the modules, then serves clients.
