@@ -19,7 +19,7 @@ func (s *Store) CreateAccount(ctx context.Context, host, username string, creds 
 		return err
 	}
 	created := time.Now().UnixMicro()
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx cachedTx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO accounts (host, username, created_at) VALUES (?, ?, ?)`,
 			host, username, created)
@@ -104,7 +104,7 @@ func (s *Store) SetCredentials(ctx context.Context, host, username string, creds
 	if err := checkCredentials(creds); err != nil {
 		return err
 	}
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx cachedTx) error {
 		var one int
 		err := tx.QueryRowContext(ctx,
 			`SELECT 1 FROM accounts WHERE host = ? AND username = ?`,
@@ -162,7 +162,7 @@ func (s *Store) ListAccounts(ctx context.Context, host string) ([]string, error)
 	return names, wrap("list accounts", rows.Err())
 }
 
-func insertCredentials(ctx context.Context, tx *sql.Tx, host, username string, creds []storage.Credential) error {
+func insertCredentials(ctx context.Context, tx cachedTx, host, username string, creds []storage.Credential) error {
 	for _, c := range creds {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO credentials (host, username, hash, salt, iterations, stored_key, server_key)
@@ -178,13 +178,15 @@ func insertCredentials(ctx context.Context, tx *sql.Tx, host, username string, c
 // inWriteTx runs fn in a transaction on the write connection and commits it
 // if fn returns nil. The transaction is rolled back however fn ends, a panic
 // included: left open, it would hold the only write connection for good.
-func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// Its queries go through the write pool's statement cache.
+func (s *Store) inWriteTx(ctx context.Context, fn func(tx cachedTx) error) error {
+	defer s.writeStmts.prepareMissing(ctx)
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(cachedTx{tx, s.writeStmts}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -192,13 +194,14 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 
 // inReadTx runs fn in a transaction on a read connection, so that its
 // queries all see one snapshot of the file.
-func (s *Store) inReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) inReadTx(ctx context.Context, fn func(tx cachedTx) error) error {
+	defer s.readStmts.prepareMissing(ctx)
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	return fn(cachedTx{tx, s.readStmts})
 }
 
 // wrap turns what the driver returned into what callers may see: the

@@ -22,7 +22,7 @@ func (s *Store) BlockedJIDs(ctx context.Context, host, username string) ([]strin
 // Block implements storage.Blocklist.
 func (s *Store) Block(ctx context.Context, host, username string, jids []string) ([]string, error) {
 	var added []string
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx cachedTx) error {
 		var one int
 		err := tx.QueryRowContext(ctx,
 			`SELECT 1 FROM accounts WHERE host = ? AND username = ?`,
@@ -54,7 +54,7 @@ func (s *Store) Block(ctx context.Context, host, username string, jids []string)
 // Unblock implements storage.Blocklist.
 func (s *Store) Unblock(ctx context.Context, host, username string, jids []string) ([]string, error) {
 	var removed []string
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx cachedTx) error {
 		if len(jids) == 0 {
 			rows, err := tx.QueryContext(ctx,
 				`DELETE FROM blocklist WHERE host = ? AND username = ? RETURNING jid`,

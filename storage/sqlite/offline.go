@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"parley.im/parley/storage"
@@ -16,7 +15,7 @@ func (s *Store) PushOffline(ctx context.Context, host, username string, stanza [
 	if stanza == nil {
 		stanza = []byte{} // nil would be NULL
 	}
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx cachedTx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `
 			SELECT (SELECT count(*) FROM (

@@ -10,7 +10,7 @@ import (
 	"parley.im/parley/storage"
 )
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// querier is what *sql.DB and cachedTx have in common.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -77,7 +77,7 @@ func (s *Store) RosterItems(ctx context.Context, host, username string) ([]stora
 		items   []storage.RosterItem
 		version int64
 	)
-	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+	err := s.inReadTx(ctx, func(tx cachedTx) error {
 		var err error
 		if version, _, err = rosterVersion(ctx, tx, host, username); err != nil {
 			return err
@@ -145,7 +145,7 @@ func (s *Store) UpdateRosterItem(ctx context.Context, host, username, contact st
 		version int64
 		fErr    error
 	)
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.inWriteTx(ctx, func(tx cachedTx) error {
 		// The account must exist; its roster row need not yet.
 		var cur sql.NullInt64
 		err := tx.QueryRowContext(ctx, `
@@ -242,7 +242,7 @@ func cloneItem(it *storage.RosterItem) *storage.RosterItem {
 
 // writeItem stores it over whatever row contact had, and replaces its
 // groups unless they are the ones it had.
-func writeItem(ctx context.Context, tx *sql.Tx, host, username string, it *storage.RosterItem, oldGroups []string) error {
+func writeItem(ctx context.Context, tx cachedTx, host, username string, it *storage.RosterItem, oldGroups []string) error {
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO roster_items (host, username, contact, name, subscription,
 			pending_out, pending_in, approved, removed, version)
@@ -274,7 +274,7 @@ func writeItem(ctx context.Context, tx *sql.Tx, host, username string, it *stora
 
 // writeTombstone turns contact's item into a tombstone at version and
 // prunes the roster's oldest tombstones beyond keepTombstones.
-func (s *Store) writeTombstone(ctx context.Context, tx *sql.Tx, host, username, contact string, version int64, hadGroups bool) error {
+func (s *Store) writeTombstone(ctx context.Context, tx cachedTx, host, username, contact string, version int64, hadGroups bool) error {
 	if hadGroups {
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM roster_groups WHERE host = ? AND username = ? AND contact = ?`,
@@ -326,7 +326,7 @@ func (s *Store) RosterChangesSince(ctx context.Context, host, username string, s
 		current int64
 		ok      bool
 	)
-	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+	err := s.inReadTx(ctx, func(tx cachedTx) error {
 		var floor int64
 		var err error
 		if current, floor, err = rosterVersion(ctx, tx, host, username); err != nil {

@@ -40,6 +40,10 @@ type Store struct {
 	// connection instead of once per call.
 	account *sql.Stmt
 
+	// writeStmts and readStmts are the statements that transactions on
+	// each pool have run.
+	writeStmts, readStmts *stmtCache
+
 	// keepTombstones is how many tombstones, the newest, each roster
 	// keeps; tests lower it.
 	keepTombstones int
@@ -66,6 +70,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.write.Close()
 		return nil, err
 	}
+	s.writeStmts, s.readStmts = newStmtCache(s.write), newStmtCache(s.read)
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -162,6 +167,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.writeStmts != nil {
+		errs = append(errs, s.writeStmts.close(), s.readStmts.close())
+	}
 	if s.account != nil {
 		errs = append(errs, s.account.Close())
 	}
