@@ -99,6 +99,7 @@ func (b *Blocking) Register(r *module.Registrar) error {
 	r.IQ("set", NS, "unblock", module.Account, b.unblock)
 	r.Feature(module.Server, NS)
 	r.Hook(router.EventPreRoute, router.PriorityEarly, b.outbound)
+	r.Hook(router.EventOnBehalf, router.PriorityEarly, b.outbound)
 	for _, ev := range []router.Event{router.EventMessageBare, router.EventMessageFull,
 		router.EventPresenceBare, router.EventPresenceFull, router.EventIQBare, router.EventIQFull} {
 		r.Hook(ev, router.PriorityEarly, b.inbound)

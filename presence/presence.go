@@ -147,11 +147,14 @@ func (p *Presence) route(ctx context.Context, el *xmppcore.Element, from, to jid
 	p.router().Route(ctx, &router.Stanza{El: el, From: from, To: to})
 }
 
-// generated routes server-generated presence, unless it would leave for a
-// domain the server cannot reach.
+// generated routes server-generated presence on the user's behalf, unless
+// it would leave for a domain the server cannot reach. The user's own
+// policies (a block list) apply to it through EventOnBehalf.
 func (p *Presence) generated(ctx context.Context, el *xmppcore.Element, from, to jid.JID) {
 	if p.canRoute(to) {
-		p.route(ctx, el, from, to)
+		el.SetAttr("from", from.String())
+		el.SetAttr("to", to.String())
+		p.router().Route(ctx, &router.Stanza{El: el, From: from, To: to, OnBehalf: true})
 	}
 }
 

@@ -35,11 +35,16 @@ const (
 	EventIQHost
 	EventIQBare
 	EventIQFull
+	// EventOnBehalf sees, before routing, what a module sends on behalf of
+	// the local user in From (presence broadcasts and probes), so that the
+	// user's own policy (blocking) applies to it as to what the user sends.
+	// Claiming it stops the stanza.
+	EventOnBehalf
 	numEvents
 )
 
 var eventNames = [numEvents]string{"pre-route", "message/host", "message/bare", "message/full", "message/offline",
-	"presence/host", "presence/bare", "presence/full", "presence/broadcast", "iq/host", "iq/bare", "iq/full"}
+	"presence/host", "presence/bare", "presence/full", "presence/broadcast", "iq/host", "iq/bare", "iq/full", "on-behalf"}
 
 func (e Event) String() string {
 	if e >= 0 && e < numEvents {

@@ -19,6 +19,9 @@ func (r *Router) Route(ctx context.Context, st *Stanza) {
 	if st.Origin != nil && r.fire(ctx, EventPreRoute, st) {
 		return
 	}
+	if st.OnBehalf && r.fire(ctx, EventOnBehalf, st) {
+		return
+	}
 	if st.To.Equal(jid.JID{}) {
 		r.routeNoTo(ctx, st)
 		return

@@ -47,6 +47,9 @@ type Stanza struct {
 	// Origin is the local session the stanza came from, or nil when the
 	// server or a remote domain produced it.
 	Origin Session
+	// OnBehalf marks a stanza a module sends for the local user in From;
+	// it runs the EventOnBehalf hooks.
+	OnBehalf bool
 	// Initial is set on broadcast presence (no 'to') that made its session
 	// available: the initial presence of RFC 6121 §4.2, after which
 	// probes go out and offline messages come in.
