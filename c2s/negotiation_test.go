@@ -406,12 +406,12 @@ func TestIdlePing(t *testing.T) {
 
 	answering, _ := login(t, srv, "bob", "answering")
 	ws, _ := login(t, srv, "carol", "ws")
-	for i := range 3 {
+	// Three rounds: each answer (or space) buys another idle period.
+	for range 3 {
 		ping := answering.Expect(isPing)
 		answering.Send(`<iq type='result' id='` + ping.Attr("id") + `' to='localhost'/>`)
 		ws.Expect(isPing)
 		ws.Send(" ")
-		_ = i
 	}
 	// Both are still served.
 	roundTrip(t, answering, "alive1")
