@@ -37,6 +37,11 @@
 //
 // An error is never answered with an error, nor an IQ result with anything.
 //
+// After the router itself delivers a message to local sessions (the
+// message/bare fallback or a bound full JID), the OnMessageDelivered hooks
+// observe it with the sessions that accepted it (carbons copy it to the
+// others).
+//
 // Lock order: a shard's lock is held only to read or change the registry,
 // never while calling a hook, a component, or Session.Send. Hooks and
 // components are copy-on-write lists read without a lock.

@@ -81,9 +81,21 @@ type sessionHookEntry struct {
 }
 
 type hookTable struct {
-	byEvent [numEvents][]hookEntry
-	bound   []sessionHookEntry
-	ended   []sessionHookEntry
+	byEvent   [numEvents][]hookEntry
+	bound     []sessionHookEntry
+	ended     []sessionHookEntry
+	delivered []deliveryHookEntry
+}
+
+// DeliveryHook observes a message the router delivered to local sessions:
+// recipients are the sessions that accepted it (at least one). It runs on
+// the routing path, so it must not block, and it must not modify st or
+// st.El: the recipients may still be writing it out.
+type DeliveryHook func(ctx context.Context, st *Stanza, recipients []Session)
+
+type deliveryHookEntry struct {
+	id uint64
+	h  DeliveryHook
 }
 
 var hookIDs atomic.Uint64
@@ -98,6 +110,7 @@ func (r *Router) updateHooks(f func(t *hookTable)) {
 	}
 	next.bound = slices.Clone(old.bound)
 	next.ended = slices.Clone(old.ended)
+	next.delivered = slices.Clone(old.delivered)
 	f(next)
 	r.hooks.Store(next)
 }
@@ -136,6 +149,46 @@ func (r *Router) OnSessionEnded(h SessionHook) (remove func()) {
 		r.updateHooks(func(t *hookTable) {
 			t.ended = slices.DeleteFunc(t.ended, func(e sessionHookEntry) bool { return e.id == id })
 		})
+	}
+}
+
+// OnMessageDelivered adds a hook run after the router itself delivers a
+// message to local sessions: to the resources of a bare JID (RFC 6121
+// §8.5.2) or to the session bound to a full JID, with the sessions whose
+// Send accepted it. It is not run for a message a hook claimed, nor when no
+// session accepted it (the message then went to EventMessageOffline, or
+// was bounced or dropped). Carbons use it to copy a message to the
+// resources that did not get it.
+func (r *Router) OnMessageDelivered(h DeliveryHook) (remove func()) {
+	id := hookIDs.Add(1)
+	r.updateHooks(func(t *hookTable) { t.delivered = append(t.delivered, deliveryHookEntry{id, h}) })
+	return func() {
+		r.updateHooks(func(t *hookTable) {
+			t.delivered = slices.DeleteFunc(t.delivered, func(e deliveryHookEntry) bool { return e.id == id })
+		})
+	}
+}
+
+// trackDeliveries reports whether any delivery hook is installed, so that
+// routing collects recipients only when someone will look at them.
+func (r *Router) trackDeliveries() bool { return len(r.hooks.Load().delivered) > 0 }
+
+// messageDelivered runs the delivery hooks, a panicking one logged and
+// skipped: the message is already delivered.
+func (r *Router) messageDelivered(ctx context.Context, st *Stanza, recipients []Session) {
+	if len(recipients) == 0 {
+		return
+	}
+	for _, e := range r.hooks.Load().delivered {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					r.log.Error("delivery hook panicked", "from", st.From.String(), "to", st.To.String(),
+						"panic", p, "stack", string(debug.Stack()))
+				}
+			}()
+			e.h(ctx, st, recipients)
+		}()
 	}
 }
 

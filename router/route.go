@@ -131,11 +131,14 @@ func (r *Router) deliverMessageBare(ctx context.Context, st *Stanza, res []Resou
 		r.Error(ctx, st, errServiceUnavailable)
 		return
 	case "headline":
+		track := r.trackDeliveries()
+		var got []Session
 		for _, ri := range res {
-			if ri.Available && ri.Priority >= 0 {
-				ri.Session.Send(st.El)
+			if ri.Available && ri.Priority >= 0 && ri.Session.Send(st.El) && track {
+				got = append(got, ri.Session)
 			}
 		}
+		r.messageDelivered(ctx, st, got)
 		return
 	}
 	// chat, normal, and unknown types treated as normal: the most available
@@ -147,14 +150,23 @@ func (r *Router) deliverMessageBare(ctx context.Context, st *Stanza, res []Resou
 		}
 	}
 	delivered := false
+	track := r.trackDeliveries()
+	var got []Session
 	if best >= 0 {
 		for _, ri := range res {
 			if ri.Available && ri.Priority == best && ri.Session.Send(st.El) {
 				delivered = true
+				if track {
+					got = append(got, ri.Session)
+				}
 			}
 		}
 	}
-	if delivered || r.fire(ctx, EventMessageOffline, st) {
+	if delivered {
+		r.messageDelivered(ctx, st, got)
+		return
+	}
+	if r.fire(ctx, EventMessageOffline, st) {
 		return
 	}
 	r.Error(ctx, st, errServiceUnavailable)
@@ -170,8 +182,8 @@ func (r *Router) routeFull(ctx context.Context, st *Stanza) {
 		case xmppcore.IQ:
 			ev = EventIQFull
 		}
-		if !r.fire(ctx, ev, st) {
-			s.Send(st.El)
+		if !r.fire(ctx, ev, st) && s.Send(st.El) && ev == EventMessageFull && r.trackDeliveries() {
+			r.messageDelivered(ctx, st, []Session{s})
 		}
 		return
 	}
