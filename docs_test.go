@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"mellium.im/sasl"
@@ -149,7 +150,13 @@ func specRows(t *testing.T) map[string]specRow {
 var discoFeatures = map[string]string{
 	"http://jabber.org/protocol/disco#info":  "XEP-0030",
 	"http://jabber.org/protocol/disco#items": "XEP-0030",
+	"jabber:iq:last":                         "XEP-0012",
+	"jabber:iq:private":                      "XEP-0049",
+	"vcard-temp":                             "XEP-0054",
+	"jabber:iq:register":                     "XEP-0077",
 	"jabber:iq:version":                      "XEP-0092",
+	"msgoffline":                             "XEP-0160",
+	"urn:xmpp:blocking":                      "XEP-0191",
 	"urn:xmpp:ping":                          "XEP-0199",
 	"urn:xmpp:time":                          "XEP-0202",
 }
@@ -161,8 +168,23 @@ var streamFeatures = map[string]string{
 	xmppcore.NSSASL:      "RFC 6120",
 	xmppcore.NSBind:      "RFC 6120",
 	xmppcore.NSSession:   "RFC 6120",
+	nsPreApproval:        "RFC 6121",
+	nsRegisterFeature:    "XEP-0077",
+	nsRosterVer:          "XEP-0237",
 	"urn:xmpp:sasl-cb:0": "XEP-0440",
 }
+
+// Namespaces the checks below use.
+const (
+	nsRoster          = "jabber:iq:roster"
+	nsRosterVer       = "urn:xmpp:features:rosterver"
+	nsPreApproval     = "urn:xmpp:features:pre-approval"
+	nsRegister        = "jabber:iq:register"
+	nsRegisterFeature = "http://jabber.org/features/iq-register"
+	nsBlocking        = "urn:xmpp:blocking"
+	nsDelay           = "urn:xmpp:delay"
+	nsLast            = "jabber:iq:last"
+)
 
 // probe is what the running server showed, gathered once for all checks.
 type probe struct {
@@ -249,10 +271,88 @@ var iqIDs int
 // iq sends an IQ get with payload to 'to' and returns the answer.
 func iq(t *testing.T, c *xmpptest.Client, to, payload string) *xmppcore.Element {
 	t.Helper()
+	return request(t, c, "get", to, payload)
+}
+
+// request sends an IQ of type typ with payload to 'to' (none when empty)
+// and returns the answer; what arrives before it is skipped.
+func request(t *testing.T, c *xmpptest.Client, typ, to, payload string) *xmppcore.Element {
+	t.Helper()
 	iqIDs++
 	id := "docs-" + strconv.Itoa(iqIDs)
-	c.Send(`<iq type='get' id='` + id + `' to='` + to + `'>` + payload + `</iq>`)
+	if to != "" {
+		to = ` to='` + to + `'`
+	}
+	c.Send(`<iq type='` + typ + `' id='` + id + `'` + to + `>` + payload + `</iq>`)
 	return c.Expect(func(el *xmppcore.Element) bool { return el.Local == "iq" && el.Attr("id") == id })
+}
+
+// mustResult is request that fails the check unless the answer is a
+// result.
+func mustResult(t *testing.T, c *xmpptest.Client, typ, to, payload string) *xmppcore.Element {
+	t.Helper()
+	res := request(t, c, typ, to, payload)
+	if res.Attr("type") != "result" {
+		t.Fatalf("%s %s: %s", typ, payload, res)
+	}
+	return res
+}
+
+// newUser creates an account of its own for one check, so that the
+// checks do not depend on each other, and logs it in with resource "r".
+// With available it sends initial presence and waits until the server has
+// processed it.
+func (p *probe) newUser(t *testing.T, name string, available bool) *xmpptest.Client {
+	t.Helper()
+	p.srv.AddUser(t, name, testPassword)
+	c, _ := xmpptest.Login(t, p.srv, name, testPassword, "r")
+	if available {
+		c.Send(`<presence/>`)
+		iq(t, c, "localhost", `<ping xmlns='urn:xmpp:ping'/>`)
+	}
+	return c
+}
+
+// isPresence matches presence of type typ ("" for available) from from.
+func isPresence(from, typ string) func(*xmppcore.Element) bool {
+	return func(el *xmppcore.Element) bool {
+		return el.Local == "presence" && el.Attr("from") == from && el.Attr("type") == typ
+	}
+}
+
+// condition returns the defined condition of a stanza error, "" if el is
+// not one.
+func condition(el *xmppcore.Element) string {
+	if e := el.Child("", "error"); el.Attr("type") == "error" && e != nil {
+		for ch := range e.Children() {
+			if ch.Space == xmppcore.NSStanzas && ch.Local != "text" {
+				return ch.Local
+			}
+		}
+	}
+	return ""
+}
+
+// offlineMessage has a fresh user send a message to another, offline,
+// fresh user, who then logs in and sends initial presence; it returns the
+// message as delivered then, and the time range in which it was sent.
+func offlineMessage(t *testing.T, p *probe, prefix string) (msg *xmppcore.Element, sent [2]time.Time) {
+	t.Helper()
+	from := p.newUser(t, prefix+"a", true)
+	p.srv.AddUser(t, prefix+"b", testPassword)
+	sent[0] = time.Now().UTC().Truncate(time.Millisecond)
+	from.Send(`<message type='chat' id='off1' to='` + prefix + `b@localhost'><body>while you were out</body></message>`)
+	if res := iq(t, from, "localhost", `<ping xmlns='urn:xmpp:ping'/>`); res.Attr("type") != "result" {
+		t.Fatalf("ping: %s", res)
+	}
+	sent[1] = time.Now().UTC()
+	to, _ := xmpptest.Login(t, p.srv, prefix+"b", testPassword, "r")
+	to.Send(`<presence/>`)
+	msg = to.Expect(func(el *xmppcore.Element) bool { return el.Local == "message" })
+	if msg.ChildText("", "body") != "while you were out" || msg.Attr("from") != prefix+"a@localhost/r" {
+		t.Errorf("delivered at initial presence: %s", msg)
+	}
+	return msg, sent
 }
 
 func discoInfo(t *testing.T, c *xmpptest.Client, to string) []string {
@@ -414,6 +514,39 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if got.Attr("from") != "alice@localhost/docs" || got.ChildText("", "body") != "hello" {
 			t.Errorf("bob got %s", got)
 		}
+
+		// §2.1.3: the roster; §3.1: a subscription request approved: a
+		// roster push of the new state, then the contact's presence.
+		a, b := p.newUser(t, "r6121a", true), p.newUser(t, "r6121b", true)
+		if res := mustResult(t, a, "get", "", `<query xmlns='`+nsRoster+`'/>`); res.Child(nsRoster, "query") == nil {
+			t.Errorf("roster get: %s", res)
+		}
+		a.Send(`<presence type='subscribe' to='r6121b@localhost'/>`)
+		b.Expect(isPresence("r6121a@localhost", "subscribe"))
+		isPush := func(el *xmppcore.Element) bool { return el.Local == "iq" && el.Attr("type") == "set" }
+		push := a.Expect(isPush)
+		if it := push.Child(nsRoster, "query").Child(nsRoster, "item"); it == nil ||
+			it.Attr("jid") != "r6121b@localhost" || it.Attr("subscription") != "none" || it.Attr("ask") != "subscribe" {
+			t.Errorf("roster push after the request: %s", push)
+		}
+		b.Send(`<presence type='subscribed' to='r6121a@localhost'/>`)
+		push = a.Expect(isPush)
+		if it := push.Child(nsRoster, "query").Child(nsRoster, "item"); it == nil ||
+			it.Attr("jid") != "r6121b@localhost" || it.Attr("subscription") != "to" || it.Attr("ask") != "" {
+			t.Errorf("roster push after the approval: %s", push)
+		}
+		a.Expect(isPresence("r6121b@localhost/r", ""))
+
+		// §3.4: pre-approval, advertised and honoured: a subscribed sent
+		// first makes the later request answered by the server.
+		if p.postAuth.Child(nsPreApproval, "sub") == nil {
+			t.Errorf("no pre-approval stream feature: %s", p.postAuth)
+		}
+		c := p.newUser(t, "r6121c", true)
+		a.Send(`<presence type='subscribed' to='r6121c@localhost'/>`)
+		iq(t, a, "localhost", `<ping xmlns='urn:xmpp:ping'/>`)
+		c.Send(`<presence type='subscribe' to='r6121a@localhost'/>`)
+		c.Expect(isPresence("r6121a@localhost", "subscribed"))
 	},
 	"RFC 7622": func(t *testing.T, p *probe) {
 		// PRECIS case mapping: ALICE is alice.
@@ -468,9 +601,87 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 	},
 	"XEP-0030": func(t *testing.T, p *probe) {
 		requireAdvertised(t, p, "XEP-0030")
+		// As the notes say: an account's disco#info is shown to a
+		// requester without any subscription.
+		p.newUser(t, "x0030", false)
+		if res := iq(t, p.alice, "x0030@localhost", `<query xmlns='http://jabber.org/protocol/disco#info'/>`); res.Attr("type") != "result" {
+			t.Errorf("disco#info of an account by a stranger: %s", res)
+		}
 		const ns = "http://jabber.org/protocol/disco#items"
 		if res := iq(t, p.alice, "localhost", `<query xmlns='`+ns+`'/>`); res.Attr("type") != "result" {
 			t.Errorf("disco#items of the server: %s", res)
+		}
+	},
+	"XEP-0012": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0012")
+		res := mustResult(t, p.alice, "get", "localhost", `<query xmlns='`+nsLast+`'/>`)
+		if _, err := strconv.Atoi(res.Child(nsLast, "query").Attr("seconds")); err != nil {
+			t.Errorf("server uptime: %s", res)
+		}
+		u := p.newUser(t, "x0012", true)
+		if res := mustResult(t, u, "get", "x0012@localhost", `<query xmlns='`+nsLast+`'/>`); res.Child(nsLast, "query").Attr("seconds") != "0" {
+			t.Errorf("own last activity while online: %s, want seconds='0'", res)
+		}
+		if res := iq(t, p.alice, "x0012@localhost", `<query xmlns='`+nsLast+`'/>`); condition(res) != "forbidden" {
+			t.Errorf("a stranger's last activity query: %s, want forbidden", res)
+		}
+	},
+	"XEP-0049": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0049")
+		u := p.newUser(t, "x0049", false)
+		mustResult(t, u, "set", "", `<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:docs'><a>1</a></prefs></query>`)
+		res := mustResult(t, u, "get", "", `<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:docs'/></query>`)
+		if res.Child("jabber:iq:private", "query").Child("urn:example:docs", "prefs").ChildText("urn:example:docs", "a") != "1" {
+			t.Errorf("private XML read back: %s", res)
+		}
+		if res := iq(t, p.alice, "x0049@localhost", `<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:docs'/></query>`); condition(res) != "forbidden" {
+			t.Errorf("another user's private XML: %s, want forbidden", res)
+		}
+	},
+	"XEP-0054": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0054")
+		u := p.newUser(t, "x0054", false)
+		mustResult(t, u, "set", "", `<vCard xmlns='vcard-temp'><FN>Docs Check</FN></vCard>`)
+		res := mustResult(t, p.alice, "get", "x0054@localhost", `<vCard xmlns='vcard-temp'/>`)
+		if res.Child("vcard-temp", "vCard").ChildText("vcard-temp", "FN") != "Docs Check" {
+			t.Errorf("vCard read by another user: %s", res)
+		}
+		if res := request(t, p.alice, "set", "x0054@localhost", `<vCard xmlns='vcard-temp'><FN>x</FN></vCard>`); condition(res) != "forbidden" {
+			t.Errorf("setting another user's vCard: %s, want forbidden", res)
+		}
+	},
+	"XEP-0077": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0077")
+		// Account creation is off by default: not offered before login,
+		// and a request is refused.
+		if f := p.tls13.Child(nsRegisterFeature, "register"); f != nil {
+			t.Errorf("registration offered by default: %s", p.tls13)
+		}
+		pre := xmpptest.Dial(t, p.srv.StartTLSAddr)
+		pre.OpenStream("localhost")
+		pre.StartTLS("localhost")
+		if res := request(t, pre, "get", "", `<query xmlns='`+nsRegister+`'/>`); condition(res) != "service-unavailable" {
+			t.Errorf("registration request with registration off: %s, want service-unavailable", res)
+		}
+		// Logged in: registered, a password change, a removal.
+		u := p.newUser(t, "x0077", false)
+		res := mustResult(t, u, "get", "", `<query xmlns='`+nsRegister+`'/>`)
+		if q := res.Child(nsRegister, "query"); q.Child(nsRegister, "registered") == nil || q.ChildText(nsRegister, "username") != "x0077" {
+			t.Errorf("registration query of a logged-in user: %s", res)
+		}
+		mustResult(t, u, "set", "", `<query xmlns='`+nsRegister+`'><username>x0077</username><password>new password</password></query>`)
+		c := xmpptest.Dial(t, p.srv.StartTLSAddr)
+		c.OpenStream("localhost")
+		c.StartTLS("localhost")
+		if el := auth(t, c, sasl.ScramSha256, "x0077", "new password"); !el.Is(xmppcore.NSSASL, "success") {
+			t.Errorf("login with the changed password: %s", el)
+		}
+		mustResult(t, u, "set", "", `<query xmlns='`+nsRegister+`'><remove/></query>`)
+		if cond := u.ExpectStreamError(); cond != "not-authorized" {
+			t.Errorf("stream error after the removal: %s, want not-authorized", cond)
+		}
+		if ok, err := p.srv.Store().AccountExists(t.Context(), "localhost", "x0077"); ok || err != nil {
+			t.Errorf("the removed account still exists: %v, %v", ok, err)
 		}
 	},
 	"XEP-0092": func(t *testing.T, p *probe) {
@@ -494,6 +705,65 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		res := iq(t, p.alice, "localhost", `<time xmlns='urn:xmpp:time'/>`)
 		if tm := res.Child("urn:xmpp:time", "time"); tm == nil || tm.ChildText("urn:xmpp:time", "utc") == "" {
 			t.Errorf("time: %s", res)
+		}
+	},
+	"XEP-0160": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0160")
+		offlineMessage(t, p, "x0160")
+	},
+	"XEP-0191": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0191")
+		a, b := p.newUser(t, "x0191a", true), p.newUser(t, "x0191b", true)
+		mustResult(t, a, "set", "", `<block xmlns='`+nsBlocking+`'><item jid='x0191b@localhost'/></block>`)
+		res := mustResult(t, a, "get", "", `<blocklist xmlns='`+nsBlocking+`'/>`)
+		if it := res.Child(nsBlocking, "blocklist").Child(nsBlocking, "item"); it == nil || it.Attr("jid") != "x0191b@localhost" {
+			t.Errorf("block list: %s", res)
+		}
+		b.Send(`<message type='chat' id='blk' to='x0191a@localhost'><body>hi</body></message>`)
+		if e := b.Expect(func(el *xmppcore.Element) bool { return el.Attr("id") == "blk" }); condition(e) != "service-unavailable" {
+			t.Errorf("a message from a blocked user: %s, want service-unavailable", e)
+		}
+		mustResult(t, a, "set", "", `<unblock xmlns='`+nsBlocking+`'/>`)
+		b.Send(`<message type='chat' id='unblk' to='x0191a@localhost'><body>hi</body></message>`)
+		a.Expect(func(el *xmppcore.Element) bool { return el.Local == "message" && el.Attr("id") == "unblk" })
+	},
+	"XEP-0203": func(t *testing.T, p *probe) {
+		msg, sent := offlineMessage(t, p, "x0203")
+		d := msg.Child(nsDelay, "delay")
+		if d == nil {
+			t.Fatalf("no delay on an offline message: %s", msg)
+		}
+		stamp, err := time.Parse(time.RFC3339Nano, d.Attr("stamp"))
+		if err != nil || !strings.HasSuffix(d.Attr("stamp"), "Z") || d.Attr("from") != "localhost" {
+			t.Errorf("delay %s: %v; want from the host, stamped in UTC", d, err)
+		}
+		if stamp.Before(sent[0]) || stamp.After(sent[1]) {
+			t.Errorf("delay stamp %s is not when the message was sent, between %s and %s", d.Attr("stamp"), sent[0], sent[1])
+		}
+	},
+	"XEP-0237": func(t *testing.T, p *probe) {
+		if p.postAuth.Child(nsRosterVer, "ver") == nil {
+			t.Errorf("no roster versioning stream feature: %s", p.postAuth)
+		}
+		u := p.newUser(t, "x0237", false)
+		v0 := mustResult(t, u, "get", "", `<query xmlns='`+nsRoster+`' ver=''/>`).Child(nsRoster, "query").Attr("ver")
+		if v0 == "" {
+			t.Fatalf("a roster get with ver is answered without a version")
+		}
+		mustResult(t, u, "set", "", `<query xmlns='`+nsRoster+`'><item jid='someone@localhost' name='S'/></query>`)
+		// At the current version: an empty result. At the one before: an
+		// empty result, then the change as a push carrying its version.
+		res := mustResult(t, u, "get", "", `<query xmlns='`+nsRoster+`' ver='`+v0+`'/>`)
+		if res.ChildCount() != 0 {
+			t.Errorf("roster get at an older version: %s, want an empty result before pushes", res)
+		}
+		push := u.Expect(func(el *xmppcore.Element) bool { return el.Local == "iq" && el.Attr("type") == "set" })
+		q := push.Child(nsRoster, "query")
+		if it := q.Child(nsRoster, "item"); it == nil || it.Attr("jid") != "someone@localhost" || q.Attr("ver") == "" || q.Attr("ver") == v0 {
+			t.Errorf("the change since %s: %s", v0, push)
+		}
+		if res := mustResult(t, u, "get", "", `<query xmlns='`+nsRoster+`' ver='`+q.Attr("ver")+`'/>`); res.ChildCount() != 0 {
+			t.Errorf("roster get at the current version: %s, want an empty result", res)
 		}
 	},
 	"XEP-0368": func(t *testing.T, p *probe) {
