@@ -18,7 +18,9 @@
 #   SERVER_CPU, TOOL_CPU  CPUs for taskset                [1, 0]
 #   BENCH_FLAGS  extra parley-bench flags, e.g. "-tls-groups x25519"
 #   PPROF=1      run Parley under bench/parley-pprof and save heap profiles
-#   PARLEY_REV   build Parley from this git revision (git archive) instead of the working tree
+#   PPROF_CPU    with PPROF=1, also a CPU profile of this long from the ramp's start, e.g. 8s
+#   PARLEY_REV   build Parley and the tool from this git revision (git archive)
+#                instead of the working tree
 #   OUT          directory to keep the JSON results, server logs and profiles in
 #   KEEP=1       keep the work directory
 #   QUIET_WAIT   before each run, wait up to this many seconds for the rest of
@@ -156,8 +158,8 @@ if [ -n "${PARLEY_REV:-}" ]; then
 else
 	log "building Parley from the working tree ($(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown))"
 fi
-(cd "$SRC" && go build -o "$WORK/bin/parley" ./cmd/parley && go build -o "$WORK/bin/parley-pprof" ./bench/parley-pprof)
-(cd "$REPO" && go build -o "$WORK/bin/parley-bench" ./cmd/parley-bench)
+(cd "$SRC" && go build -o "$WORK/bin/parley" ./cmd/parley && go build -o "$WORK/bin/parley-pprof" ./bench/parley-pprof &&
+	go build -o "$WORK/bin/parley-bench" ./cmd/parley-bench)
 BENCH=$WORK/bin/parley-bench
 
 # Accounts: provisioned once, copied for every server so each starts alike.
@@ -209,7 +211,7 @@ for count in $COUNTS; do
 		if [ "${PPROF:-0}" = 1 ]; then
 			pport=$(free_port)
 			server=("$WORK/bin/parley-pprof" -config "$WORK/$name.toml" -pprof "127.0.0.1:$pport")
-			pprof=(-pprof "http://127.0.0.1:$pport/debug/pprof" -pprof-out "$RESULTS/$name-pprof")
+			pprof=(-pprof "http://127.0.0.1:$pport/debug/pprof" -pprof-out "$RESULTS/$name-pprof" -pprof-cpu "${PPROF_CPU:-0s}")
 		fi
 		log "== $name: starting Parley on $addr"
 		GODEBUG=gctrace=1 "${PIN_SERVER[@]}" "${server[@]}" 2>"$RESULTS/$name-server.log" &
@@ -234,6 +236,10 @@ for count in $COUNTS; do
 		if [ "${PPROF:-0}" = 1 ] && [ -f "$RESULTS/$name-pprof/heap.pb.gz" ]; then
 			log "$name: heap in use after GC, top entries:"
 			go tool pprof -top -sample_index=inuse_space "$RESULTS/$name-pprof/heap.pb.gz" 2>/dev/null | head -25 >&2 || true
+		fi
+		if [ -f "$RESULTS/$name-pprof/cpu.pb.gz" ]; then
+			log "$name: server CPU profile of the ramp, top entries:"
+			go tool pprof -top "$RESULTS/$name-pprof/cpu.pb.gz" 2>/dev/null | head -25 >&2 || true
 		fi
 		rm -rf "$data"
 		[ -f "$RESULTS/$name.json" ] && RAN+=("$RESULTS/$name.json")

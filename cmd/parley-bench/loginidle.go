@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,6 +24,9 @@ type loginIdle struct {
 	afterClose time.Duration
 	pprofURL   string
 	pprofOut   string
+	cpuProfile time.Duration
+
+	mu sync.Mutex // res.Files, appended from the CPU profile's goroutine too
 }
 
 func (*loginIdle) Name() string { return "login-idle" }
@@ -36,6 +40,7 @@ func (l *loginIdle) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&l.afterClose, "after-close", 3*time.Second, "after closing every session, wait this long and sample the server's memory once more")
 	fs.StringVar(&l.pprofURL, "pprof", "", "`URL` of the server's net/http/pprof (e.g. http://127.0.0.1:6060/debug/pprof): at the settle point, fetch a heap profile (after a GC) and goroutine counts")
 	fs.StringVar(&l.pprofOut, "pprof-out", ".", "`directory` for the files fetched with -pprof")
+	fs.DurationVar(&l.cpuProfile, "pprof-cpu", 0, "with -pprof, also take a CPU profile of the server (cpu.pb.gz) for this long from the start of the ramp")
 }
 
 func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
@@ -74,6 +79,18 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 		mem("before", srv0, srv0)
 	}
 	env.Logf("login-idle: %d sessions to %s as %s (%s, %s), %d in flight", opt.Count, strings.Join(opt.Addrs, ","), env.Account(opt.First), opt.TLS, opt.Mech, opt.Concurrency)
+	cpuDone := make(chan struct{})
+	if l.pprofURL != "" && l.cpuProfile > 0 {
+		go func() {
+			defer close(cpuDone)
+			path := fmt.Sprintf("/profile?seconds=%d", max(1, int(l.cpuProfile.Seconds())))
+			if err := l.fetch(ctx, res, path, "cpu.pb.gz"); err != nil {
+				env.Logf("pprof: CPU profile: %v", err)
+			}
+		}()
+	} else {
+		close(cpuDone)
+	}
 	start = time.Now()
 	r := env.Ramp(ctx, opt.First, opt.Count, func(s *Session) {
 		alive.Add(1)
@@ -188,6 +205,7 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 		}
 	}
 
+	<-cpuDone
 	l.notes(res, haveSrv)
 	if !completed {
 		return fmt.Errorf("stopped early: %v", context.Cause(ctx))
@@ -221,49 +239,18 @@ func (l *loginIdle) notes(res *Result, haveSrv bool) {
 // profile's text form (it ends with runtime.MemStats) and the goroutine
 // profile, and records the goroutine count.
 func (l *loginIdle) fetchPprof(ctx context.Context, env *Env, res *Result) {
-	base := strings.TrimSuffix(l.pprofURL, "/")
-	client := &http.Client{Timeout: 60 * time.Second}
-	get := func(path, file string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", base+path, resp.Status)
-		}
-		out := filepath.Join(l.pprofOut, file)
-		f, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(f, resp.Body); err != nil {
-			f.Close()
-			return err
-		}
-		res.Files = append(res.Files, out)
-		return f.Close()
-	}
-	if err := os.MkdirAll(l.pprofOut, 0o755); err != nil {
-		res.Notes = append(res.Notes, "pprof: "+err.Error())
-		return
-	}
 	for _, f := range []struct{ path, file string }{
 		{"/heap?gc=1", "heap.pb.gz"},
 		{"/heap?debug=1", "heap.txt"},
 		{"/goroutine?debug=1", "goroutine.txt"},
 	} {
-		if err := get(f.path, f.file); err != nil {
+		if err := l.fetch(ctx, res, f.path, f.file); err != nil {
 			res.Notes = append(res.Notes, "pprof: "+err.Error())
 			return
 		}
 	}
 	// Not every server has it (bench/parley-pprof does): optional.
-	_ = get("/runtime-metrics", "runtime-metrics.txt")
+	_ = l.fetch(ctx, res, "/runtime-metrics", "runtime-metrics.txt")
 	env.Logf("pprof: heap and goroutine profiles saved in %s", l.pprofOut)
 	if f, err := os.Open(filepath.Join(l.pprofOut, "goroutine.txt")); err == nil {
 		defer f.Close()
@@ -275,4 +262,38 @@ func (l *loginIdle) fetchPprof(ctx context.Context, env *Env, res *Result) {
 			}
 		}
 	}
+}
+
+// fetch saves base+path as file in -pprof-out.
+func (l *loginIdle) fetch(ctx context.Context, res *Result, path, file string) error {
+	base := strings.TrimSuffix(l.pprofURL, "/")
+	if err := os.MkdirAll(l.pprofOut, 0o755); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 60*time.Second + l.cpuProfile}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", base+path, resp.Status)
+	}
+	out := filepath.Join(l.pprofOut, file)
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	l.mu.Lock()
+	res.Files = append(res.Files, out)
+	l.mu.Unlock()
+	return f.Close()
 }
