@@ -1,0 +1,58 @@
+//go:build unix
+
+package interop_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSlixmppSubscriptionsAndOfflineMessages: two slixmpp clients become
+// contacts through slixmpp's own subscription handling (alice asks with
+// send_presence(ptype='subscribe'); bob's auto_authorize approves and his
+// auto_subscribe asks back; alice's auto_authorize approves), see each
+// other online, chat, and after bob disconnects alice sees him offline and
+// sends him messages, which he gets at his next login in order, once, with
+// XEP-0203 delay. The script (testdata/slixmpp_presence.py) exits non-zero
+// unless all of it happened; the store must then agree: both items
+// subscribed both ways, no message left.
+func TestSlixmppSubscriptionsAndOfflineMessages(t *testing.T) {
+	t.Parallel()
+	requireSlixmpp(t)
+	ctx := testContext(t)
+	srv, _ := startServer(t)
+	srv.AddUser(t, "alice", "alice secret")
+	srv.AddUser(t, "bob", "bob secret")
+
+	p := startProcess(t, ctx, "slixmpp", nil, nil,
+		python, script(t, "slixmpp_presence.py"),
+		"--addr", srv.StartTLSAddr,
+		"--cafile", certFile(srv),
+		"--alice", "alice@localhost:alice secret",
+		"--bob", "bob@localhost:bob secret",
+		"--timeout", clientTimeout, "--debug")
+	p.mustSucceed(t, ctx)
+
+	out := p.stdout.String()
+	for _, want := range []string{"handshake-ok\n", "online-ok\n", "chat-ok\n", "offline-seen-ok\n",
+		"offline-sent\n", "offline-delivered-ok ", "result ok\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("slixmpp output lacks %q", want)
+		}
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st := srv.Store()
+	for _, pair := range [][2]string{{"alice", "bob@localhost"}, {"bob", "alice@localhost"}} {
+		it, err := st.RosterItem(sctx, "localhost", pair[0], pair[1])
+		if err != nil || it.Subscription != "both" || it.PendingIn || it.PendingOut {
+			t.Errorf("stored roster item of %s for %s: %+v, %v; want subscription both, nothing pending", pair[0], pair[1], it, err)
+		}
+	}
+	if n, err := st.CountOffline(sctx, "localhost", "bob"); n != 0 || err != nil {
+		t.Errorf("offline messages left for bob: %d, %v", n, err)
+	}
+}
