@@ -69,7 +69,7 @@ func run() error {
 		_ = srv.Shutdown(ctx)
 		return err
 	}
-	http.HandleFunc("/debug/pprof/runtime-metrics", serveMetrics)
+	http.HandleFunc("GET /debug/pprof/runtime-metrics", serveMetrics)
 	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("pprof listening", "addr", ln.Addr().String())
