@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("AccountData", func(t *testing.T) { runAccountData(t, open) })
 	t.Run("Areas", func(t *testing.T) { runAreas(t, open) })
 	t.Run("AreaConcurrency", func(t *testing.T) { runAreaConcurrency(t, open) })
+	t.Run("Archive", func(t *testing.T) { RunArchive(t, open) })
 	t.Run("PubSub", func(t *testing.T) { RunPubSub(t, open) })
 }
 
