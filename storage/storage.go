@@ -24,6 +24,7 @@ type Store interface {
 	Offline
 	Blocklist
 	AccountData
+	PubSub
 
 	// Migrate brings the schema to the version this binary expects. It is
 	// safe to call concurrently from several processes and on an up-to-date
