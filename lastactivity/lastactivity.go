@@ -205,6 +205,11 @@ func (l *LastActivity) sessionEnded(ctx context.Context, s router.Session, _ boo
 	if err == nil {
 		err = l.store.PutData(ctx, user.Domainpart(), user.Localpart(), storage.DataLastActivity, "", b)
 	}
+	if errors.Is(err, storage.ErrNotFound) {
+		// The account was deleted while its session ended (XEP-0077
+		// removal): nothing to record.
+		return
+	}
 	if err != nil {
 		l.log.Error("recording last activity failed", "user", user.String(), "err", err)
 	}

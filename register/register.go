@@ -41,6 +41,7 @@ type Store interface {
 	CreateAccount(ctx context.Context, host, username string, creds []storage.Credential) error
 	SetCredentials(ctx context.Context, host, username string, creds []storage.Credential) error
 	DeleteAccount(ctx context.Context, host, username string) error
+	RosterItems(ctx context.Context, host, username string) (items []storage.RosterItem, version int64, err error)
 }
 
 // Options configure the module.
@@ -79,7 +80,7 @@ type Register struct {
 
 var (
 	_ module.Module = (*Register)(nil)
-	_ Store         = storage.Accounts(nil)
+	_ Store         = storage.Store(nil)
 )
 
 // New returns the registration module over store.
@@ -210,6 +211,12 @@ func (m *Register) changePassword(ctx context.Context, iq *module.IQ, user jid.J
 // session of the account (§3.2). The registry's own result then finds a
 // closing session and is dropped, so the requester gets exactly one.
 func (m *Register) remove(ctx context.Context, iq *module.IQ, user jid.JID) error {
+	// The roster is read first: once the account is gone, nobody could
+	// tell the contacts.
+	items, _, rerr := m.store.RosterItems(ctx, user.Domainpart(), user.Localpart())
+	if rerr != nil && !errors.Is(rerr, storage.ErrNotFound) {
+		return rerr
+	}
 	err := m.store.DeleteAccount(ctx, user.Domainpart(), user.Localpart())
 	if errors.Is(err, storage.ErrNotFound) {
 		return errNotRegistered
@@ -218,6 +225,7 @@ func (m *Register) remove(ctx context.Context, iq *module.IQ, user jid.JID) erro
 		return err
 	}
 	m.log.Info("account removed in band", "user", user.String())
+	m.tellContacts(ctx, user, items)
 	reply := xmppcore.New("", xmppcore.IQ, "type", "result", "to", iq.From.String())
 	if id := iq.Stanza.Attr("id"); id != "" {
 		reply.SetAttr("id", id)
@@ -232,6 +240,38 @@ func (m *Register) remove(ctx context.Context, iq *module.IQ, user jid.JID) erro
 		ri.Session.Close(stream.NotAuthorized, "the account was removed")
 	}
 	return nil
+}
+
+// tellContacts ends the removed account's subscriptions (XEP-0077 §3.2):
+// contacts who saw the user's presence get unavailable from each available
+// resource and then unsubscribed; those whose presence the user saw get
+// unsubscribe. Their servers update their rosters as for any such stanza.
+func (m *Register) tellContacts(ctx context.Context, user jid.JID, items []storage.RosterItem) {
+	resources := m.rt.Resources(user)
+	send := func(typ string, from, to jid.JID) {
+		el := xmppcore.New("", xmppcore.Presence, "from", from.String(), "to", to.String())
+		if typ != "" {
+			el.SetAttr("type", typ)
+		}
+		m.rt.Route(ctx, &router.Stanza{El: el, From: from, To: to})
+	}
+	for _, it := range items {
+		contact, err := jid.Parse(it.JID)
+		if err != nil {
+			continue
+		}
+		if it.Subscription == storage.SubFrom || it.Subscription == storage.SubBoth {
+			for _, ri := range resources {
+				if ri.Available {
+					send("unavailable", ri.Session.JID(), contact)
+				}
+			}
+			send("unsubscribed", user, contact)
+		}
+		if it.Subscription == storage.SubTo || it.Subscription == storage.SubBoth || it.PendingOut {
+			send("unsubscribe", user, contact)
+		}
+	}
 }
 
 // credentials checks a new password and derives its SCRAM credentials.
