@@ -24,6 +24,7 @@ type Store interface {
 	Offline
 	Blocklist
 	AccountData
+	Archive
 	PubSub
 
 	// Migrate brings the schema to the version this binary expects. It is
