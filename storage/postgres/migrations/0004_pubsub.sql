@@ -28,7 +28,7 @@ CREATE TABLE pubsub_nodes (
 	owner_user text COLLATE "C",
 	creator    text COLLATE "C" NOT NULL,
 	created_at timestamptz      NOT NULL,
-	config     text             NOT NULL,
+	config     text COLLATE "C" NOT NULL,
 	max_items  integer          NOT NULL CHECK (max_items >= 0),
 	last_seq   bigint           NOT NULL,
 	UNIQUE (svc_host, svc_user, node),
