@@ -67,6 +67,20 @@ type IQ struct {
 // any other error is logged and answered with internal-server-error.
 type IQHandler func(ctx context.Context, iq *IQ) (*xmppcore.Element, error)
 
+// AppError is a stanza error with an application-specific condition (RFC
+// 6120 §8.3.2), such as XEP-0060's <precondition-not-met/>: an IQHandler
+// returns it for App to follow the defined condition in the <error/>
+// element. Unwrap gives Err, so errors.As finds the stanza.Error too.
+type AppError struct {
+	Err stanza.Error
+	App *xmppcore.Element
+}
+
+func (e AppError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the defined condition's error.
+func (e AppError) Unwrap() error { return e.Err }
+
 // Identity is a disco#info identity.
 type Identity struct {
 	Category, Type, Name string
@@ -95,6 +109,7 @@ type Registry struct {
 	features   map[Target][]string
 	identities map[Target][]Identity
 	items      []string // disco#items of the server: component domains
+	nodes      []accountNodesEntry
 	features2  []streamFeature
 	mods       []Module
 	undo       []func()
@@ -364,6 +379,11 @@ func (reg *Registry) dispatch(ctx context.Context, st *router.Stanza, target Tar
 	iq := &IQ{Stanza: st.El, Payload: payload, Type: typ, From: st.From, To: st.To, Origin: st.Origin,
 		Self: target == Account && st.From.Bare().Equal(st.To.Bare())}
 	result, err := reg.call(ctx, h, iq)
+	var ae AppError
+	if errors.As(err, &ae) && ae.App != nil {
+		reg.appError(ctx, st, ae)
+		return true
+	}
 	if err != nil {
 		var se stanza.Error
 		if !errors.As(err, &se) {
@@ -405,4 +425,87 @@ func (reg *Registry) call(ctx context.Context, h IQHandler, iq *IQ) (res *xmppco
 		}
 	}()
 	return h(ctx, iq)
+}
+
+// appError answers st with an error carrying an application-specific
+// condition, addressed and sent as Router.Error sends the others.
+func (reg *Registry) appError(ctx context.Context, st *router.Stanza, ae AppError) {
+	reply := xmppcore.ErrorReply(st.El, ae.Err)
+	if reply == nil || st.From.Equal(jid.JID{}) {
+		return
+	}
+	if e := reply.Child("", "error"); e != nil {
+		// After the defined condition, before any <text/> (RFC 6120 §8.3.2
+		// lets the text come either way; this order is its examples').
+		e.Nodes = slices.Insert(e.Nodes, 1, xmppcore.Node{Elem: ae.App.Clone()})
+	}
+	from := st.To
+	if from.Equal(jid.JID{}) {
+		from = st.From.Domain()
+	}
+	reply.SetAttr("from", from.String())
+	reply.SetAttr("to", st.From.String())
+	if st.Origin != nil && st.Origin.JID().Equal(st.From) {
+		st.Origin.Send(reply)
+		return
+	}
+	reg.env.Router.Route(ctx, &router.Stanza{El: reply, From: from, To: st.From})
+}
+
+// DiscoItem is one <item/> of a disco#items answer.
+type DiscoItem struct {
+	JID, Node, Name string
+}
+
+// NodeInfo is the disco#info of a node: identities, features and XEP-0128
+// forms.
+type NodeInfo struct {
+	Identities []Identity
+	Features   []string
+	Forms      []*xmppcore.Element
+}
+
+// AccountNodes is implemented by modules that put nodes under local
+// accounts (PEP nodes), so that the disco module can list and describe
+// them. requester is the full JID asking; account a local bare JID.
+type AccountNodes interface {
+	// AccountItems returns the items the module adds to the disco#items of
+	// account at node, "" being the account itself. ok is false when the
+	// module has no such node (never for ""); a stanza.Error is the answer
+	// as it is.
+	AccountItems(ctx context.Context, requester, account jid.JID, node string) (items []DiscoItem, ok bool, err error)
+	// AccountNodeInfo returns the disco#info of a node of account (never
+	// ""), with ok false when the module has no such node.
+	AccountNodeInfo(ctx context.Context, requester, account jid.JID, node string) (info NodeInfo, ok bool, err error)
+}
+
+type accountNodesEntry struct {
+	id uint64
+	p  AccountNodes
+}
+
+// AccountNodes registers a provider of account nodes for disco.
+func (r *Registrar) AccountNodes(p AccountNodes) {
+	r.reg.mu.Lock()
+	defer r.reg.mu.Unlock()
+	r.reg.nextID++
+	id := r.reg.nextID
+	r.reg.nodes = append(r.reg.nodes, accountNodesEntry{id, p})
+	r.reg.undo = append(r.reg.undo, func() {
+		r.reg.mu.Lock()
+		defer r.reg.mu.Unlock()
+		r.reg.nodes = slices.DeleteFunc(r.reg.nodes, func(e accountNodesEntry) bool { return e.id == id })
+	})
+}
+
+// AccountNodes returns the registered providers of account nodes, in
+// registration order.
+func (reg *Registry) AccountNodes() []AccountNodes {
+	reg.mu.RLock()
+	defer reg.mu.RUnlock()
+	out := make([]AccountNodes, len(reg.nodes))
+	for i, e := range reg.nodes {
+		out[i] = e.p
+	}
+	return out
 }
