@@ -78,8 +78,8 @@ func (d *Disco) Register(r *module.Registrar) error {
 
 var errNoNode = xmppcore.NewError(stanza.ItemNotFound, "")
 
-// noNode rejects queries naming a node: none is known yet. An empty 'node'
-// is taken as no node.
+// noNode rejects queries naming a node of the server, which has none. An
+// empty 'node' is taken as no node.
 func noNode(iq *module.IQ) error {
 	if iq.Payload.Attr("node") != "" {
 		return errNoNode
@@ -132,21 +132,85 @@ func (d *Disco) accountInfo(ctx context.Context, iq *module.IQ) (*xmppcore.Eleme
 		}
 	}
 	// Checked after the policy, so that a denied requester cannot tell a
-	// node from none.
-	if err := noNode(iq); err != nil {
-		return nil, err
+	// node from none. Then the node's module decides who may see it (a PEP
+	// node's access model).
+	if node := iq.Payload.Attr("node"); node != "" {
+		return d.nodeInfo(ctx, iq, node)
 	}
 	return d.info(module.Account, module.Identity{Category: "account", Type: "registered"}), nil
 }
 
-// accountItems is empty: the only items XEP-0030 lists for an account are
-// its available resources, which §8 forbids showing to those without a
-// presence subscription, and clients learn their own from presence anyway.
-func (d *Disco) accountItems(_ context.Context, iq *module.IQ) (*xmppcore.Element, error) {
-	if err := noNode(iq); err != nil {
-		return nil, err
+// accountItems lists the nodes modules put under the account (PEP nodes),
+// and the items of such a node. The account's available resources, which
+// XEP-0030 also lists for an account, are left out: §8 forbids showing
+// them to those without a presence subscription, and clients learn their
+// own from presence anyway.
+func (d *Disco) accountItems(ctx context.Context, iq *module.IQ) (*xmppcore.Element, error) {
+	node := iq.Payload.Attr("node")
+	q := xmppcore.New(NSItems, "query")
+	if node != "" {
+		q.SetAttr("node", node)
 	}
-	return xmppcore.New(NSItems, "query"), nil
+	found := node == ""
+	for _, p := range d.reg.AccountNodes() {
+		items, ok, err := p.AccountItems(ctx, iq.From, iq.To.Bare(), node)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		found = true
+		for _, it := range items {
+			el := xmppcore.New(NSItems, "item", "jid", it.JID)
+			if it.Node != "" {
+				el.SetAttr("node", it.Node)
+			}
+			if it.Name != "" {
+				el.SetAttr("name", it.Name)
+			}
+			q.Append(el)
+		}
+		if node != "" {
+			break // a node belongs to one module
+		}
+	}
+	if !found {
+		return nil, errNoNode
+	}
+	return q, nil
+}
+
+// nodeInfo answers disco#info for a node of an account from the first
+// module that knows it.
+func (d *Disco) nodeInfo(ctx context.Context, iq *module.IQ, node string) (*xmppcore.Element, error) {
+	for _, p := range d.reg.AccountNodes() {
+		info, ok, err := p.AccountNodeInfo(ctx, iq.From, iq.To.Bare(), node)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		q := xmppcore.New(NSInfo, "query", "node", node)
+		for _, id := range info.Identities {
+			el := xmppcore.New(NSInfo, "identity", "category", id.Category, "type", id.Type)
+			if id.Name != "" {
+				el.SetAttr("name", id.Name)
+			}
+			q.Append(el)
+		}
+		features := slices.Clone(info.Features)
+		slices.Sort(features)
+		for _, f := range slices.Compact(features) {
+			q.Append(xmppcore.New(NSInfo, "feature", "var", f))
+		}
+		for _, f := range info.Forms {
+			q.Append(f)
+		}
+		return q, nil
+	}
+	return nil, errNoNode
 }
 
 // info builds a disco#info answer: the primary identity first, then those
