@@ -233,13 +233,14 @@ for count in $COUNTS; do
 		warnings=$(grep -E 'level=(ERROR|WARN)' "$RESULTS/$name-server.log" | grep -v SELF-SIGNED |
 			sed -E 's/^time=[^ ]+ //; s/remote=[^ ]+//' | sort | uniq -c | sort -rn | head -10 || true)
 		[ -z "$warnings" ] || { log "$name: server warnings/errors (count, message):"; echo "$warnings" >&2; }
+		# go tool runs outside the module: it reads go.mod, which may be mid-edit.
 		if [ "${PPROF:-0}" = 1 ] && [ -f "$RESULTS/$name-pprof/heap.pb.gz" ]; then
 			log "$name: heap in use after GC, top entries:"
-			go tool pprof -top -sample_index=inuse_space "$RESULTS/$name-pprof/heap.pb.gz" 2>/dev/null | head -25 >&2 || true
+			(cd "$WORK" && go tool pprof -top -sample_index=inuse_space "$RESULTS/$name-pprof/heap.pb.gz") 2>&1 | head -25 >&2 || true
 		fi
 		if [ -f "$RESULTS/$name-pprof/cpu.pb.gz" ]; then
 			log "$name: server CPU profile of the ramp, top entries:"
-			go tool pprof -top "$RESULTS/$name-pprof/cpu.pb.gz" 2>/dev/null | head -25 >&2 || true
+			(cd "$WORK" && go tool pprof -top "$RESULTS/$name-pprof/cpu.pb.gz") 2>&1 | head -25 >&2 || true
 		fi
 		rm -rf "$data"
 		[ -f "$RESULTS/$name.json" ] && RAN+=("$RESULTS/$name.json")
