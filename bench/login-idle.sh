@@ -19,6 +19,9 @@
 #   BENCH_FLAGS  extra parley-bench flags, e.g. "-tls-groups x25519"
 #   PPROF=1      run Parley under bench/parley-pprof and save heap profiles
 #   PPROF_CPU    with PPROF=1, also a CPU profile of this long from the ramp's start, e.g. 8s
+#   PPROF_ARGS   extra parley-pprof flags, e.g. "-memprofilerate 524288" (Go's default; the
+#                wrapper's 4096 makes heap profiles precise but costs ~12% CPU in allocation
+#                profiling, which shows in CPU profiles and CPU per login)
 #   PARLEY_REV   build Parley and the tool from this git revision (git archive)
 #                instead of the working tree
 #   OUT          directory to keep the JSON results, server logs and profiles in
@@ -210,7 +213,7 @@ for count in $COUNTS; do
 		pprof=()
 		if [ "${PPROF:-0}" = 1 ]; then
 			pport=$(free_port)
-			server=("$WORK/bin/parley-pprof" -config "$WORK/$name.toml" -pprof "127.0.0.1:$pport")
+			server=("$WORK/bin/parley-pprof" -config "$WORK/$name.toml" -pprof "127.0.0.1:$pport" ${PPROF_ARGS:-})
 			pprof=(-pprof "http://127.0.0.1:$pport/debug/pprof" -pprof-out "$RESULTS/$name-pprof" -pprof-cpu "${PPROF_CPU:-0s}")
 		fi
 		log "== $name: starting Parley on $addr"
