@@ -26,6 +26,7 @@ type Store interface {
 	AccountData
 	Archive
 	PubSub
+	MUC
 
 	// Migrate brings the schema to the version this binary expects. It is
 	// safe to call concurrently from several processes and on an up-to-date
