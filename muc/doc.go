@@ -1,0 +1,79 @@
+// Package muc is the XEP-0045 (Multi-User Chat) service: one service per
+// served host, on conference.<host> (Options.Subdomain), registered with
+// the router as the component of that domain, so that every stanza to the
+// service, a room (room@conference.host) or an occupant
+// (room@conference.host/nick) comes to Deliver.
+//
+// What it does, by XEP-0045 section:
+//   - §6 disco: the service (conference/text, public rooms as items), rooms
+//     (muc_* features, muc#roominfo form, occupants listed to occupants
+//     only), the x-roomuser-item node, and no #traffic filtering.
+//   - §7 occupants: joining (password, members-only, bans, nickname
+//     conflicts and reservations, max users, locked rooms, several
+//     sessions under one nickname), discussion history with
+//     maxchars/maxstanzas/seconds/since, the subject, groupchat and
+//     private messages, nickname and availability changes, mediated
+//     invitations and declines, registration (jabber:iq:register, which
+//     makes a user a member at once), voice requests, leaving.
+//   - §8-§10: kick, voice, ban, membership, moderator, admin and owner
+//     changes with the rules of §5 on who may change whom, their lists
+//     (get and set, all items or none), instant and reserved rooms,
+//     configuration (muc#roomconfig), destruction with an alternate venue.
+//   - §18.1.3 ghosts: a delivery error from an occupant's real JID removes
+//     that session with status 333; so does the end of a local session,
+//     through router.OnSessionEnded, since unavailable presence from the
+//     presence module does not reach components.
+//   - XEP-0410 self-ping (answered by the room), XEP-0421 occupant ids
+//     (HMAC of room and real bare JID under Options.OccupantIDSecret) on
+//     every presence and message, XEP-0359 stanza ids by the room on
+//     groupchat messages; XEP-0249 direct invitations are between clients
+//     and pass through private messages untouched.
+//
+// Rooms live in memory while used: a persistent room is loaded from
+// storage.MUC when first addressed and unloaded after Options.IdleTimeout
+// without occupants; a temporary room is destroyed when its last occupant
+// leaves. Storage is written only on configuration, subject and
+// affiliation changes, never on the path of a message or a join.
+//
+// # Concurrency and fan-out
+//
+// Each live room has one mutex. A handler runs with it held and changes
+// the room's state; everything it sends is queued on the room, in the
+// order of the changes. Once the mutex is released the queue is drained
+// by one goroutine at a time (whoever finds it undrained): stanzas reach
+// every occupant in the same order, the mutex is never held while
+// routing, and a handler re-entered from routing (a delivery error
+// bounced back at once) only queues. Session.Send is a non-blocking
+// enqueue, so a slow occupant never delays the others: its own bounded
+// queue overflows and its session ends, which takes it out of its rooms.
+//
+// A groupchat message is built once as a template (the occupant JID as
+// 'from', the payload shared) and queued with a snapshot of the room's
+// recipients, which is a copy-on-write slice: taking it is O(1) under the
+// lock. Delivery makes a shallow clone per recipient that only adds 'to'.
+// Presence of an occupant is likewise built once per variant (with or
+// without real JIDs) and cached until it changes, so a join costs O(n):
+// the newcomer's presence to n occupants and n presences to the newcomer.
+//
+// # Overload policy for very large rooms
+//
+// Presence is what grows with the square of a room's size: every join,
+// leave and status change goes to everyone. Options.LargeRoom sets the
+// number of occupants from which a room broadcasts only the presence of
+// the roles in Options.LargeRoomRoles (moderators by default): ordinary
+// participants and visitors then join, leave and change status without
+// the others hearing of it, and newcomers receive only the presence of
+// those roles. Each occupant still gets its own presence (status 110) and
+// every message; messages from occupants whose presence was not seen
+// still carry their occupant id. It is off by default (0), since clients
+// show such senders without presence. muc#roomconfig_presencebroadcast
+// does the same per room, chosen by its owner.
+//
+// Messages are limited per occupant by a token bucket
+// (Options.MessageRate and MessageBurst); over the limit the sender gets
+// a policy-violation error of type wait, as Prosody's mod_muc_limits
+// answers, and nothing is reflected. Owners and admins are not limited.
+//
+// The package must not import other feature packages, hold a room's mutex
+// while routing, or touch storage on the message path.
+package muc

@@ -1,0 +1,399 @@
+package muc
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"parley.im/parley/router"
+	"parley.im/parley/storage"
+	"parley.im/parley/xmppcore"
+)
+
+// role is an occupant's role (XEP-0045 §5.1), in increasing privilege.
+type role int
+
+const (
+	roleNone role = iota
+	roleVisitor
+	roleParticipant
+	roleModerator
+)
+
+var roleNames = [...]string{"none", "visitor", "participant", "moderator"}
+
+func (r role) String() string { return roleNames[r] }
+
+func parseRole(s string) (role, bool) {
+	for i, n := range roleNames {
+		if n == s {
+			return role(i), true
+		}
+	}
+	return roleNone, false
+}
+
+// affiliation is a user's long-lived affiliation (XEP-0045 §5.2), in
+// increasing privilege.
+type affiliation int
+
+const (
+	affOutcast affiliation = iota
+	affNone
+	affMember
+	affAdmin
+	affOwner
+)
+
+var affNames = [...]string{storage.AffOutcast, storage.AffNone, storage.AffMember, storage.AffAdmin, storage.AffOwner}
+
+func (a affiliation) String() string { return affNames[a] }
+
+func parseAffiliation(s string) (affiliation, bool) {
+	for i, n := range affNames {
+		if n == s {
+			return affiliation(i), true
+		}
+	}
+	return affNone, false
+}
+
+// affEntry is a stored affiliation of a bare JID or domain.
+type affEntry struct {
+	aff    affiliation
+	nick   string // registered nickname
+	reason string
+}
+
+// roomState is what a room is made from: the defaults, or storage.
+type roomState struct {
+	cfg                RoomConfig
+	subject, subjectBy string
+	subjectAt, created time.Time
+	affs               map[string]affEntry
+}
+
+func roomFromStorage(r storage.MUCRoom) roomState {
+	st := roomState{cfg: RoomConfig{MUCConfig: r.Config, Persistent: true}, subject: r.Subject,
+		subjectBy: r.SubjectBy, subjectAt: r.SubjectAt, created: r.Created, affs: make(map[string]affEntry)}
+	for _, a := range r.Affiliations {
+		if aff, ok := parseAffiliation(a.Affiliation); ok && aff != affNone {
+			st.affs[a.JID] = affEntry{aff: aff, nick: a.Nick, reason: a.Reason}
+		}
+	}
+	return st
+}
+
+// room is one live room. Everything in it is guarded by mu, which is never
+// held while routing: handlers queue what they send (outq, in the order the
+// room's state changed) and flush delivers it after unlocking.
+type room struct {
+	svc    *service
+	name   string
+	jid    jid.JID
+	jidStr string
+
+	mu      sync.Mutex
+	closed  bool // destroyed or evicted: look the room up again
+	locked  bool // created, awaiting its initial configuration (§10.1)
+	cfg     RoomConfig
+	created time.Time
+
+	subject, subjectBy string
+	subjectAt          time.Time
+
+	affs  map[string]affEntry // by bare JID or domain
+	nicks map[string]string   // registered nickname -> bare JID
+
+	occupants map[string]*occupant   // by nickname
+	bySession map[string]*occSession // by real full JID
+	recips    []recipient            // every session; replaced, never changed in place
+	history   history
+	idleSince time.Time
+
+	pending pendingIQs // IQs relayed between occupants
+
+	outq     []delivery
+	draining bool
+}
+
+// recipient is a session a fan-out goes to.
+type recipient struct {
+	to  jid.JID
+	str string
+}
+
+// delivery is a stanza to route: el as it is to one recipient, or el as a
+// template (without 'to') cloned for each of many.
+type delivery struct {
+	el   *xmppcore.Element
+	from jid.JID
+	one  recipient
+	many []recipient
+}
+
+func (s *service) newRoom(name string, st roomState) *room {
+	j, _ := jid.New(name, s.domain, "")
+	r := &room{svc: s, name: name, jid: j, jidStr: j.String(), cfg: st.cfg, created: st.created,
+		subject: st.subject, subjectBy: st.subjectBy, subjectAt: st.subjectAt,
+		affs: st.affs, nicks: make(map[string]string),
+		occupants: make(map[string]*occupant), bySession: make(map[string]*occSession),
+		idleSince: s.m.now()}
+	if r.affs == nil {
+		r.affs = make(map[string]affEntry)
+	}
+	for j, a := range r.affs {
+		if a.nick != "" {
+			r.nicks[a.nick] = j
+		}
+	}
+	r.history.resize(r.cfg.HistoryLength)
+	return r
+}
+
+// send queues el for one recipient; el must not be shared.
+func (r *room) send(el *xmppcore.Element, from jid.JID, to recipient) {
+	el.SetAttr("from", from.String())
+	el.SetAttr("to", to.str)
+	r.outq = append(r.outq, delivery{el: el, from: from, one: to})
+}
+
+// fanout queues the template el (with 'from' set, no 'to') for recipients,
+// which the caller must not change afterwards.
+func (r *room) fanout(el *xmppcore.Element, from jid.JID, to []recipient) {
+	if len(to) > 0 {
+		r.outq = append(r.outq, delivery{el: el, from: from, many: to})
+	}
+}
+
+// flush delivers what the room queued, in order, without holding the
+// lock. One goroutine at a time drains a room's queue: the others leave
+// what they queued to it and return, so that stanzas go out in the order
+// of the state changes, and a handler re-entered while routing (an error
+// bounced back synchronously) never waits for itself.
+func (r *room) flush(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	rt := r.svc.m.rt
+	r.mu.Lock()
+	if r.draining {
+		r.mu.Unlock()
+		return
+	}
+	r.draining = true
+	for len(r.outq) > 0 {
+		batch := r.outq
+		r.outq = nil
+		r.mu.Unlock()
+		for i := range batch {
+			d := &batch[i]
+			if d.many == nil {
+				rt.Route(ctx, &router.Stanza{El: d.el, From: d.from, To: d.one.to})
+				continue
+			}
+			for _, rc := range d.many {
+				el := d.el.ShallowClone()
+				el.Attrs = append(el.Attrs, xmppcore.Attr{Local: "to", Value: rc.str})
+				rt.Route(ctx, &router.Stanza{El: el, From: d.from, To: rc.to})
+			}
+			batch[i] = delivery{}
+		}
+		r.mu.Lock()
+	}
+	r.draining = false
+	r.mu.Unlock()
+}
+
+// handle processes one stanza for the room; r.mu is held.
+func (r *room) handle(ctx context.Context, st *router.Stanza, created bool) {
+	nick := st.To.Resourcepart()
+	switch st.Kind() {
+	case xmppcore.Presence:
+		if nick == "" {
+			r.presenceToRoom(st)
+			return
+		}
+		r.presence(ctx, st, created)
+	case xmppcore.Message:
+		if nick == "" {
+			r.messageToRoom(ctx, st)
+			return
+		}
+		r.privateMessage(st)
+	case xmppcore.IQ:
+		if nick == "" {
+			r.iqToRoom(ctx, st)
+			return
+		}
+		r.iqToOccupant(st)
+	}
+}
+
+// errorTo queues the error answer to st.
+func (r *room) errorTo(st *router.Stanza, se stanza.Error, before ...*xmppcore.Element) {
+	se.By = r.jid
+	if el := errorReply(st, se, before...); el != nil {
+		r.outq = append(r.outq, delivery{el: el, from: st.To, one: recipient{st.From, st.From.String()}})
+	}
+}
+
+// resultTo queues the result of an IQ request.
+func (r *room) resultTo(st *router.Stanza, payload *xmppcore.Element) {
+	el := iqResult(st, payload)
+	r.outq = append(r.outq, delivery{el: el, from: st.To, one: recipient{st.From, st.From.String()}})
+}
+
+func iqResult(st *router.Stanza, payload *xmppcore.Element) *xmppcore.Element {
+	el := xmppcore.New("", xmppcore.IQ, "type", "result")
+	if id := st.El.Attr("id"); id != "" {
+		el.SetAttr("id", id)
+	}
+	el.SetAttr("from", st.To.String())
+	el.SetAttr("to", st.From.String())
+	if payload != nil {
+		el.Append(payload)
+	}
+	return el
+}
+
+// asStanzaError returns err as the stanza error to answer with: itself if
+// it is one, else internal-server-error after logging it.
+func asStanzaError(m *MUC, err error) stanza.Error {
+	var se stanza.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	m.log.Error("muc: request failed", "err", err)
+	return errInternal
+}
+
+// occupantID is the XEP-0421 id of a user in the room: keyed by the
+// service secret, stable for the room and the user's bare JID, and
+// unguessable without the secret.
+func (r *room) occupantID(bare string) string {
+	mac := hmac.New(sha256.New, r.svc.m.secret)
+	mac.Write([]byte(r.jidStr))
+	mac.Write([]byte{0})
+	mac.Write([]byte(bare))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+}
+
+// newID is an unpredictable id for stanzas and XEP-0359 stanza ids.
+func newID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// affOf returns the affiliation of a user: a service admin is an owner;
+// otherwise the user's own entry, else their domain's, else none
+// (XEP-0045 §9.2: user@domain, then domain).
+func (r *room) affOf(user jid.JID) affiliation {
+	if r.svc.isAdmin(user) {
+		return affOwner
+	}
+	if a, ok := r.affs[user.Bare().String()]; ok {
+		return a.aff
+	}
+	if a, ok := r.affs[user.Domainpart()]; ok {
+		return a.aff
+	}
+	return affNone
+}
+
+// defaultRole is the role an affiliation enters the room with (§5.1.2).
+func (r *room) defaultRole(a affiliation) role {
+	switch {
+	case a >= affAdmin:
+		return roleModerator
+	case a == affMember || !r.cfg.Moderated:
+		return roleParticipant
+	}
+	return roleVisitor
+}
+
+// persistent storage
+
+// storeCtx bounds a storage call made for the room: it outlives the
+// request's cancellation, so the room and storage stay in step.
+func storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}
+
+func (r *room) stored() storage.MUCRoom {
+	return storage.MUCRoom{Service: r.svc.domain, Name: r.name, Config: r.cfg.MUCConfig,
+		Subject: r.subject, SubjectBy: r.subjectBy, SubjectAt: r.subjectAt, Created: r.created}
+}
+
+// storeNew writes the room and its affiliations, when it becomes
+// persistent.
+func (r *room) storeNew(ctx context.Context) error {
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
+	sr := r.stored()
+	for j, a := range r.affs {
+		sr.Affiliations = append(sr.Affiliations, storage.MUCAffiliation{JID: j, Affiliation: a.aff.String(), Nick: a.nick, Reason: a.reason})
+	}
+	return r.svc.m.store.CreateMUCRoom(ctx, sr)
+}
+
+// storeUpdate writes the configuration and subject of a persistent room.
+func (r *room) storeUpdate(ctx context.Context) error {
+	if !r.cfg.Persistent {
+		return nil
+	}
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
+	return r.svc.m.store.UpdateMUCRoom(ctx, r.stored())
+}
+
+func (r *room) storeDelete(ctx context.Context) error {
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
+	err := r.svc.m.store.DeleteMUCRoom(ctx, r.svc.domain, r.name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (r *room) storeAffiliations(ctx context.Context, changes []storage.MUCAffiliation) error {
+	if !r.cfg.Persistent || len(changes) == 0 {
+		return nil
+	}
+	ctx, cancel := storeCtx(ctx)
+	defer cancel()
+	return r.svc.m.store.SetMUCAffiliations(ctx, r.svc.domain, r.name, changes)
+}
+
+// setAffiliation changes the in-memory affiliation of a JID (after
+// storage accepted it).
+func (r *room) setAffiliation(j string, e affEntry) {
+	if old, ok := r.affs[j]; ok && old.nick != "" && r.nicks[old.nick] == j {
+		delete(r.nicks, old.nick)
+	}
+	if e.aff == affNone {
+		delete(r.affs, j)
+		return
+	}
+	r.affs[j] = e
+	if e.nick != "" {
+		r.nicks[e.nick] = j
+	}
+}
+
+// destroyed marks the room gone and forgets it; r.mu is held.
+func (r *room) destroyed() {
+	r.closed = true
+	for full := range r.bySession {
+		r.svc.dropSession(full, r)
+	}
+	r.svc.forget(r)
+}
