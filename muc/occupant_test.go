@@ -266,7 +266,9 @@ func TestOccupantID(t *testing.T) {
 	id3 := occupantIDOf(got[len(got)-2])
 	got = e.join(bob, "other@conference.example.org/bob", "")
 	idOther := occupantIDOf(got[len(got)-2])
-	rosterAlice := occupantIDOf(e.join(bob, coven+"/bobby", "")[0]) // alice's presence
+	rosterAlice := occupantIDOf(find(e.join(bob, coven+"/bobby", ""), func(el *xmppcore.Element) bool {
+		return el.Attr("from") == coven+"/owner"
+	}))
 	if id1 == "" || id1 != id2 || id1 != id3 {
 		t.Errorf("ids of bob in coven: %q %q %q", id1, id2, id3)
 	}
