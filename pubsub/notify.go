@@ -265,7 +265,7 @@ func (p *PEP) lastItems(ctx context.Context, full jid.JID, fs featureSet) {
 	if !p.sessionAvailable(full) {
 		return
 	}
-	p.lastItemsOf(ctx, user, full, fs, nil)
+	p.lastItemsOf(ctx, user, full, fs)
 	items, _, err := p.store.RosterItems(ctx, user.Domainpart(), user.Localpart())
 	if err != nil {
 		p.logger().Error("pep last items: roster", "user", user.String(), "err", err)
@@ -279,43 +279,52 @@ func (p *PEP) lastItems(ctx context.Context, full jid.JID, fs featureSet) {
 		if err != nil || contact.Equal(user) || !rt.IsLocalHost(contact.Domainpart()) {
 			continue
 		}
-		// The contact's roster says what the contact shares with the user.
-		theirs, err := p.rosterItem(ctx, contact, user)
-		if err != nil {
-			p.logger().Error("pep last items: roster", "user", contact.String(), "err", err)
-			continue
-		}
-		if !sharesPresence(theirs) {
-			continue
-		}
-		p.lastItemsOf(ctx, contact, full, fs, theirs)
+		p.lastItemsOf(ctx, contact, full, fs)
 	}
 }
 
-// lastItemsOf sends full the last items of owner's interesting nodes.
-// item is owner's roster item for full's account (unused for the owner).
-func (p *PEP) lastItemsOf(ctx context.Context, owner, full jid.JID, fs featureSet, item *storage.RosterItem) {
+// lastItemsOf sends full the last items of owner's nodes that full asks
+// for and may see. For anyone but the owner, owner's roster must share
+// presence with full's account (the roster of the service is what counts,
+// not the subscriber's idea of it).
+func (p *PEP) lastItemsOf(ctx context.Context, owner, full jid.JID, fs featureSet) {
 	svc := service(owner)
 	nodes, err := p.store.PubSubNodes(ctx, svc)
 	if err != nil {
 		p.logger().Error("pep last items: nodes", "owner", owner.String(), "err", err)
 		return
 	}
-	isOwner := owner.Equal(full.Bare())
-	cfgs := map[string]storage.PubSubConfig{}
-	var names []string
+	var cands []storage.PubSubNode
 	for _, n := range nodes {
 		c := n.Config
-		if c.SendLastPublishedItem != SendOnSubAndPresence || !c.DeliverNotifications || !fs.has(n.Name+"+notify") {
-			continue
+		if c.SendLastPublishedItem == SendOnSubAndPresence && c.DeliverNotifications && fs.has(n.Name+"+notify") {
+			cands = append(cands, n)
 		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	isOwner := owner.Equal(full.Bare())
+	var item *storage.RosterItem
+	if !isOwner {
+		if item, err = p.rosterItem(ctx, owner, full.Bare()); err != nil {
+			p.logger().Error("pep last items: roster", "user", owner.String(), "err", err)
+			return
+		}
+		if !sharesPresence(item) {
+			return
+		}
+	}
+	cfgs := map[string]storage.PubSubConfig{}
+	var names []string
+	for _, n := range cands {
 		if !isOwner {
 			aff, err := p.store.GetPubSubAffiliation(ctx, svc, n.Name, full.Bare().String())
-			if err != nil || allowed(c, item, aff) != nil {
+			if err != nil || allowed(n.Config, item, aff) != nil {
 				continue
 			}
 		}
-		cfgs[n.Name] = c
+		cfgs[n.Name] = n.Config
 		names = append(names, n.Name)
 	}
 	if len(names) == 0 {
@@ -327,12 +336,9 @@ func (p *PEP) lastItemsOf(ctx context.Context, owner, full jid.JID, fs featureSe
 		return
 	}
 	for _, name := range names {
-		it, ok := last[name]
-		if !ok {
-			continue
+		if it, ok := last[name]; ok {
+			p.send(ctx, owner, cfgs[name], p.storedEvent(name, it), []recipient{{to: full, contact: !isOwner}})
 		}
-		ev := p.storedEvent(name, it)
-		p.send(ctx, owner, cfgs[name], ev, []recipient{{to: full, contact: !isOwner}})
 	}
 }
 

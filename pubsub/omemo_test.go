@@ -39,6 +39,11 @@ func TestOMEMO(t *testing.T) {
 	e := setup(t, Options{})
 	e.friends(t, "alice", "bob")
 	phone, _ := e.online(t, "alice@example.org/phone", conversations)
+	// alice's other resources: one whose caps show no interest, one
+	// without caps (interest unknown: her own data, so it is sent).
+	aliceDesk, _ := e.online(t, "alice@example.org/desk", plain)
+	aliceBot := e.bind(t, "alice@example.org/bot")
+	e.send(t, aliceBot, `<presence/>`)
 	bobPhone, _ := e.online(t, "bob@example.org/phone", conversations)
 	bobDesk, _ := e.online(t, "bob@example.org/desk", plain)
 	carol, _ := e.online(t, "carol@example.org/phone", conversations)
@@ -51,6 +56,8 @@ func TestOMEMO(t *testing.T) {
 		`<addresses xmlns='http://jabber.org/protocol/address'><address type='replyto' jid='alice@example.org/phone'/></addresses></message>`)
 	assertNotifications(t, bobDesk)
 	assertNotifications(t, carol)
+	assertNotifications(t, aliceDesk)
+	assertNotifications(t, aliceBot, `<message from='alice@example.org' to='alice@example.org/bot' type='headline'>`+event+`</message>`)
 
 	// The bundle: a node per device, open too.
 	bundle := `<bundle xmlns='eu.siacs.conversations.axolotl'><signedPreKeyPublic signedPreKeyId='1'>BASE64</signedPreKeyPublic></bundle>`

@@ -133,6 +133,7 @@ var features = []string{
 	NS + "#presence-subscribe",
 	NS + "#publish",
 	NS + "#publish-options",
+	NS + "#publish-only-affiliation",
 	NS + "#publisher-affiliation",
 	NS + "#purge-nodes",
 	NS + "#retract-items",

@@ -203,14 +203,7 @@ func (p *PEP) remoteInterested(owner, contact jid.JID, node string) []jid.JID {
 // remoteLastItems sends a remote contact's newly available resource the
 // last items of owner's nodes it is entitled to and interested in.
 func (p *PEP) remoteLastItems(ctx context.Context, owner, full jid.JID, fs featureSet) {
-	item, err := p.rosterItem(ctx, owner, full.Bare())
-	if err != nil {
-		p.logger().Error("pep last items: roster", "user", owner.String(), "err", err)
-		return
-	}
-	if sharesPresence(item) {
-		p.lastItemsOf(ctx, owner, full, fs, item)
-	}
+	p.lastItemsOf(ctx, owner, full, fs)
 }
 
 // sessionEnded forgets what was kept for the session's resource, and the
