@@ -204,6 +204,14 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 			mem("after-close", s, srv0)
 		}
 	}
+	if l.pprofURL != "" && completed {
+		// Against heap.pb.gz (go tool pprof -sample_index=alloc_space -base
+		// heap.pb.gz heap-after-close.pb.gz): what the hold and the
+		// closing of every session allocated.
+		if err := l.fetch(ctx, res, "/heap", "heap-after-close.pb.gz"); err != nil {
+			res.Notes = append(res.Notes, "pprof: "+err.Error())
+		}
+	}
 
 	<-cpuDone
 	l.notes(res, haveSrv)
