@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -47,7 +48,8 @@ import (
 // op's garbage for a while: B/op bounds that.)
 //
 // The c2s variant runs the same login with real clients instead of fakes
-// (TLS over loopback, the c2s sessions with their queues and writers):
+// (TLS over loopback, the c2s sessions with their queues, raised to 2N+16,
+// and writers):
 // one op is then from the user sending its initial presence until every
 // contact has read it and the user has read the N answers to its probes.
 // Its B/op and allocs/op include the in-process clients' reads (one
@@ -97,8 +99,8 @@ func (s *sink) drain() int {
 // fanoutServer starts a server with the account "user" and n accounts
 // "contactNNNN", each subscribed both ways with user (written straight
 // into the store), and returns the contacts' usernames.
-func fanoutServer(b *testing.B, n int) (*xmpptest.Server, []string) {
-	srv := xmpptest.Start(b, func(c *config.Config) { c.Roster.MaxItems = n + 10 })
+func fanoutServer(b testing.TB, n int, configure ...func(*config.Config)) (*xmpptest.Server, []string) {
+	srv := xmpptest.Start(b, append([]func(*config.Config){func(c *config.Config) { c.Roster.MaxItems = n + 10 }}, configure...)...)
 	st, c := srv.Store(), context.Background()
 	creds, err := auth.DeriveCredentials(password, srv.Config.Auth.ScramIterations)
 	if err != nil {
@@ -187,7 +189,7 @@ func benchFanout(b *testing.B, n int) {
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)), "live-heap-B")
 }
 
-func bindSink(b *testing.B, rt *router.Router, full string, queue int) *sink {
+func bindSink(b testing.TB, rt *router.Router, full string, queue int) *sink {
 	j, err := jid.Parse(full)
 	if err != nil {
 		b.Fatal(err)
@@ -210,11 +212,13 @@ func route(rt *router.Router, s *sink, typ string) {
 }
 
 // counter counts the occurrences of a pattern in what some connections
-// read, and wakes a waiter when the count reaches a target.
+// read, and wakes a waiter when the count reaches a target or a
+// connection ends.
 type counter struct {
 	pattern []byte
 	n       atomic.Int64
 	target  atomic.Int64
+	ended   atomic.Int64 // connections read to their end
 	reached chan struct{}
 }
 
@@ -223,8 +227,10 @@ func newCounter(pattern string) *counter {
 }
 
 // read counts pattern in everything read from c until it fails, with a
-// carry so that a pattern split across two reads is counted once.
-func (k *counter) read(c interface{ Read([]byte) (int, error) }) {
+// carry so that a pattern split across two reads is counted once. It
+// clears the read deadline the raw client left.
+func (k *counter) read(c net.Conn) {
+	_ = c.SetReadDeadline(time.Time{})
 	buf := make([]byte, 32<<10)
 	keep := len(k.pattern) - 1
 	carry := 0
@@ -249,17 +255,27 @@ func (k *counter) read(c interface{ Read([]byte) (int, error) }) {
 			copy(buf, buf[end-carry:end])
 		}
 		if err != nil {
+			k.ended.Add(1)
+			select {
+			case k.reached <- struct{}{}:
+			default:
+			}
 			return
 		}
 	}
 }
 
-// await waits until the count reaches want.
-func (k *counter) await(b *testing.B, want int64, what string) {
+// await waits until the count reaches want; it fails if a connection
+// ends first.
+func (k *counter) await(b testing.TB, want int64, what string) {
+	b.Helper()
 	k.target.Store(want)
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
 	for k.n.Load() < want {
+		if k.ended.Load() > 0 {
+			b.Fatalf("%s: a connection was closed by the server after %d of %d", what, k.n.Load(), want)
+		}
 		select {
 		case <-k.reached:
 		case <-timeout.C:
@@ -269,20 +285,16 @@ func (k *counter) await(b *testing.B, want int64, what string) {
 }
 
 func benchFanoutC2S(b *testing.B, n int) {
-	srv, names := fanoutServer(b, n)
+	// A queue that takes a whole login's burst: with the default (512)
+	// the user's session is closed, now and then, when it has more
+	// contacts online than that (TestLoginWithManyContactsOnline).
+	srv, names := fanoutServer(b, n, func(c *config.Config) { c.C2S.QueueSize = max(512, 2*n+16) })
 	userJID := "user@" + host + "/bench"
 	// At the contacts: the user's broadcasts. At the user: the contacts'
 	// presence, in answer to its probes.
 	atContacts := newCounter(`from="` + userJID + `"`)
 	atUser := newCounter(`<presence from="contact`)
-	for _, name := range names {
-		c, _ := xmpptest.Login(b, srv, name, password, "r")
-		// Initial presence, and a ping whose answer comes after
-		// everything it sets off, before reading raw.
-		c.Send(`<presence/><iq type='get' id='ready' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
-		c.Expect(func(el *xmppcore.Element) bool { return el.Attr("id") == "ready" })
-		go atContacts.read(c.Conn)
-	}
+	loginContacts(b, srv, names, atContacts)
 	user, _ := xmpptest.Login(b, srv, "user", password, "bench")
 	go atUser.read(user.Conn)
 
@@ -310,5 +322,18 @@ func benchFanoutC2S(b *testing.B, n int) {
 	b.StopTimer()
 	if got := atUser.n.Load(); got != toUser {
 		b.Errorf("the user read %d presences from contacts, want %d", got, toUser)
+	}
+}
+
+// loginContacts logs each contact in with a real client, sends its initial
+// presence and then counts what it reads with k.
+func loginContacts(t testing.TB, srv *xmpptest.Server, names []string, k *counter) {
+	for _, name := range names {
+		c, _ := xmpptest.Login(t, srv, name, password, "r")
+		// Initial presence, and a ping whose answer comes after
+		// everything it sets off, before reading raw.
+		c.Send(`<presence/><iq type='get' id='ready' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+		c.Expect(func(el *xmppcore.Element) bool { return el.Attr("id") == "ready" })
+		go k.read(c.Conn)
 	}
 }
