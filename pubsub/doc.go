@@ -72,7 +72,10 @@
 //
 // Limits (Options): the size of an item's payload, the items a node may
 // keep (the value of max_items "max"), the nodes of an account, the
-// explicit subscriptions of a node, the verification strings cached.
+// explicit subscriptions of a node, the verification strings cached. An
+// items answer carries at most four largest items' worth of payload, the
+// newest first (§6.5.4 lets a service return some); one request changes
+// at most 100 items, affiliations or subscriptions.
 //
 // It must not import another feature package; it reads rosters from
 // storage, and reaches blocking only through EventOnBehalf.

@@ -15,8 +15,14 @@ import (
 	"parley.im/parley/xmppcore"
 )
 
-// maxName bounds node names and item IDs, in bytes.
-const maxName = 1024
+// maxName bounds node names and item IDs, in bytes; maxBatch the items,
+// affiliations or subscriptions one request changes.
+const (
+	maxName  = 1024
+	maxBatch = 100
+)
+
+var errBatch = stanzaErr(stanza.PolicyViolation, fmt.Sprintf("at most %d changes per request", maxBatch))
 
 // request is a pubsub IQ to an account's service.
 type request struct {
@@ -564,6 +570,9 @@ func (p *PEP) retract(ctx context.Context, r *request, el *xmppcore.Element) err
 	if len(ids) == 0 {
 		return errItemRequired
 	}
+	if len(ids) > maxBatch {
+		return errBatch
+	}
 	n, err := p.getNode(ctx, r, node)
 	if err != nil {
 		return err
@@ -636,12 +645,22 @@ func (p *PEP) items(ctx context.Context, r *request, el *xmppcore.Element) (*xmp
 	if err != nil {
 		return nil, err
 	}
+	// The newest first, as long as the answer stays within a few items'
+	// worth of payload (§6.5.4 lets a service return some items only).
 	out := xmppcore.New(NS, "items", "node", node)
-	for _, it := range stored {
+	budget := responseItems * p.opts.MaxItemSize
+	for i, it := range stored {
+		if budget -= len(it.Payload); budget < 0 && i > 0 {
+			break
+		}
 		out.Append(p.itemElement(NS, it, true))
 	}
 	return xmppcore.New(NS, "pubsub").Append(out), nil
 }
+
+// responseItems is how many of the largest items one items answer may
+// carry: more small ones fit.
+const responseItems = 4
 
 // --- subscriptions ---
 
@@ -899,6 +918,9 @@ func (p *PEP) setAffiliations(ctx context.Context, r *request, el *xmppcore.Elem
 		}
 		changes = append(changes, change{j.Bare().String(), aff})
 	}
+	if len(changes) > maxBatch {
+		return errBatch
+	}
 	for _, c := range changes {
 		if err := p.store.SetPubSubAffiliation(ctx, r.svc, n.Name, c.jid, c.aff); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -945,6 +967,9 @@ func (p *PEP) setSubscriptions(ctx context.Context, r *request, el *xmppcore.Ele
 			return stanzaErr(stanza.BadRequest, "unknown subscription state "+state)
 		}
 		changes = append(changes, storage.PubSubSubscription{JID: j.String(), SubID: s.Attr("subid"), State: state})
+	}
+	if len(changes) > maxBatch {
+		return errBatch
 	}
 	for _, c := range changes {
 		if c.State == "none" {

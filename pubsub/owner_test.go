@@ -80,6 +80,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown affiliation", owner + `<affiliations node='` + nodeTune + `'><affiliation jid='bob@example.org' affiliation='king'/></affiliations></pubsub>`,
 			withText("bad-request", "unknown affiliation king")},
 		{"unknown owner action", owner + `<frob node='x'/></pubsub>`, badRequest("")},
+		{"too many retractions", ps + `<retract node='` + nodeTune + `'>` + strings.Repeat(`<item id='x'/>`, 101) + `</retract></pubsub>`,
+			`<error type='modify'><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>at most 100 changes per request</text></error>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.fails(t, alice, `<iq type='set' id='x'>`+tc.req+`</iq>`, tc.want)
@@ -121,9 +123,25 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
+	// An answer carries a few items' worth of payload at most, newest
+	// first.
+	big := `<x xmlns='urn:example'>` + strings.Repeat("b", 60) + `</x>`
+	e.ok(t, alice, publishReq("b0", "big", "0", big, options("pubsub#max_items", "10")))
+	for _, id := range []string{"1", "2", "3", "4", "5"} {
+		e.ok(t, alice, publishReq("b"+id, "big", id, big, ""))
+	}
+	got := e.ok(t, alice, itemsReq("b", "alice@example.org", "big"))
+	var ids []string
+	for it := range got.Child(NS, "items").Children() {
+		ids = append(ids, it.Attr("id"))
+	}
+	if strings.Join(ids, ",") != "5,4,3,2" { // 87 bytes each, 400 at most
+		t.Errorf("items answered: %v", ids)
+	}
+	alice.Take()
+
 	// The node limit.
 	e.ok(t, alice, publishReq("n1", "n1", "i", tune, ""))
-	e.ok(t, alice, publishReq("n2", "n2", "i", tune, ""))
 	e.fails(t, alice, publishReq("n3", "n3", "i", tune, ""),
 		`<error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><max-nodes-exceeded xmlns='http://jabber.org/protocol/pubsub#errors'/></error>`)
 	e.fails(t, alice, `<iq type='set' id='n4'><pubsub xmlns='http://jabber.org/protocol/pubsub'><create node='n4'/></pubsub></iq>`,
