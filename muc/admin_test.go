@@ -164,10 +164,11 @@ func TestBan(t *testing.T) {
 	e.send(bob, `<iq type='get' id='l' to='coven@conference.example.org'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast'/></query></iq>`)
 	expect(t, bob, errStanza("iq", coven, bobPC, "l", "auth", "forbidden"))
 
-	e.admin(alice, "b3", `<item affiliation='outcast' jid='alice@example.org'/>`)
-	expect(t, alice, errStanza("iq", coven, alicePhone, "b3", "cancel", "conflict"))
 	e.admin(alice, "b4", `<item affiliation='admin' jid='bob@example.org'/>`)
 	e.drain()
+	// No banning oneself (§9.1: conflict).
+	e.admin(bob, "b3", `<item affiliation='outcast' jid='bob@example.org'/>`)
+	expect(t, bob, errStanza("iq", coven, bobPC, "b3", "cancel", "conflict"))
 	e.admin(bob, "b5", `<item affiliation='outcast' jid='alice@example.org'/>`)
 	expect(t, bob, errStanza("iq", coven, bobPC, "b5", "cancel", "not-allowed"))
 	// An admin lifts a ban; the list is stored (persistent room).
