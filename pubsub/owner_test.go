@@ -429,3 +429,62 @@ func TestVerString(t *testing.T) {
 		t.Error("hash functions")
 	}
 }
+
+// TestPublishModels: who besides the owner may publish (XEP-0060
+// pubsub#publish_model and the publisher affiliations).
+func TestPublishModels(t *testing.T) {
+	e := setup(t, Options{})
+	alice := e.bind(t, "alice@example.org/desk")
+	bob := e.bind(t, "bob@example.org/pc")
+	carol := e.bind(t, "carol@example.org/pc")
+	dave := e.bind(t, "dave@example.org/pc")
+	e.ok(t, alice, publishReq("p1", "wall", "a", tune, options("pubsub#access_model", "open", "pubsub#max_items", "10")))
+	toAlice := func(id, itemID string) string {
+		return strings.Replace(publishReq(id, "wall", itemID, tune, ""), "<iq type='set' id='"+id+"'>", "<iq type='set' id='"+id+"' to='alice@example.org'>", 1)
+	}
+	e.fails(t, bob, toAlice("b1", "b"), errForbiddenXML)
+	// A publisher may publish and retract; publish-only may publish.
+	e.ok(t, alice, `<iq type='set' id='a1'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><affiliations node='wall'>
+		<affiliation jid='bob@example.org' affiliation='publisher'/><affiliation jid='dave@example.org' affiliation='publish-only'/></affiliations></pubsub></iq>`)
+	e.ok(t, bob, toAlice("b2", "b"))
+	e.ok(t, bob, `<iq type='set' id='b3' to='alice@example.org'><pubsub xmlns='http://jabber.org/protocol/pubsub'><retract node='wall'><item id='b'/></retract></pubsub></iq>`)
+	e.ok(t, dave, toAlice("d1", "d"))
+	// subscribers: a subscriber may publish.
+	e.ok(t, alice, configureReq("c1", "wall", "pubsub#publish_model", "subscribers"))
+	e.fails(t, carol, toAlice("c2", "c"), errForbiddenXML)
+	e.ok(t, carol, `<iq type='set' id='c3' to='alice@example.org'><pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='wall' jid='carol@example.org/pc'/></pubsub></iq>`)
+	e.ok(t, carol, toAlice("c4", "c"))
+	// open: anyone.
+	e.ok(t, alice, `<iq type='set' id='a2'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><affiliations node='wall'>
+		<affiliation jid='bob@example.org' affiliation='none'/></affiliations></pubsub></iq>`)
+	e.fails(t, bob, toAlice("b4", "b"), errForbiddenXML)
+	e.ok(t, alice, configureReq("c5", "wall", "pubsub#publish_model", "open"))
+	e.ok(t, bob, toAlice("b5", "b"))
+	got := e.ok(t, alice, itemsReq("i", "alice@example.org", "wall"))
+	var ids []string
+	for it := range got.Child(NS, "items").Children() {
+		ids = append(ids, it.Attr("id"))
+	}
+	if strings.Join(ids, ",") != "b,c,d,a" {
+		t.Errorf("items %v", ids)
+	}
+	// The requester's affiliations, as the owner sees them.
+	got = e.ok(t, alice, `<iq type='get' id='f'><pubsub xmlns='http://jabber.org/protocol/pubsub'><affiliations node='wall'/></pubsub></iq>`)
+	routertest.AssertXML(t, got, `<pubsub xmlns='http://jabber.org/protocol/pubsub'><affiliations node='wall'><affiliation node='wall' affiliation='owner'/></affiliations></pubsub>`)
+}
+
+// TestSessionEnd: what was learned of a resource goes with its session.
+func TestSessionEnd(t *testing.T) {
+	e := setup(t, Options{})
+	s := e.bind(t, "bob@example.org/x")
+	e.send(t, s, `<presence><c xmlns='http://jabber.org/protocol/caps' hash='md5' node='n' ver='v'/></presence>`)
+	q := s.TakeOne(t)
+	e.send(t, s, `<iq type='result' id='`+q.Attr("id")+`' to='bob@example.org'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='f'/></query></iq>`)
+	if _, ok := e.pep.caps.features(s.JID(), capsRef{hash: "md5", node: "n", ver: "v"}); !ok {
+		t.Fatal("not learned")
+	}
+	e.r.SessionEnded(t.Context(), s)
+	if _, ok := e.pep.caps.features(s.JID(), capsRef{hash: "md5", node: "n", ver: "v"}); ok {
+		t.Error("kept after the session ended")
+	}
+}
