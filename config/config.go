@@ -25,6 +25,8 @@ type Config struct {
 	VCard    VCard    `toml:"vcard"`
 	Private  Private  `toml:"private"`
 	Register Register `toml:"register"`
+	MAM      MAM      `toml:"mam"`
+	PEP      PEP      `toml:"pep"`
 
 	source string    // file it was loaded from; "" for Default()
 	lines  lineIndex // key path -> line in source
@@ -136,6 +138,24 @@ type Register struct {
 	Instructions      string        `toml:"instructions"`
 }
 
+// MAM configures the message archive (XEP-0313).
+type MAM struct {
+	Default         string `toml:"default"`        // always | never | roster
+	RetentionDays   int    `toml:"retention_days"` // 0 = keep forever
+	MaxPageSize     int    `toml:"max_page_size"`
+	DefaultPageSize int    `toml:"default_page_size"`
+}
+
+// PEP configures personal eventing (XEP-0163) on the pubsub engine.
+type PEP struct {
+	MaxItemSize      int `toml:"max_item_size"`
+	MaxItems         int `toml:"max_items"`
+	NodeMaxItems     int `toml:"node_max_items"`
+	MaxNodes         int `toml:"max_nodes"`
+	MaxSubscriptions int `toml:"max_subscriptions"`
+	CapsCacheSize    int `toml:"caps_cache_size"`
+}
+
 // Default returns a complete configuration that works for a first run with
 // no file: host "localhost" with a self-signed certificate, SQLite in
 // ./parley-data, and listeners on the standard ports. Each call returns a
@@ -179,6 +199,9 @@ func Default() *Config {
 		Blocking: Blocking{MaxItems: 1000},
 		VCard:    VCard{MaxSize: 65536},
 		Private:  Private{MaxSize: 262144},
+		MAM:      MAM{Default: "always", MaxPageSize: 250, DefaultPageSize: 50},
+		PEP: PEP{MaxItemSize: 196608, MaxItems: 256, NodeMaxItems: 1, MaxNodes: 256,
+			MaxSubscriptions: 1000, CapsCacheSize: 4096},
 		Register: Register{
 			Hosts:             []string{},
 			MaxPerIP:          5,

@@ -136,6 +136,22 @@ func TestValidationRules(t *testing.T) {
 		{"conns per ip", "[limits]\nmax_connections_per_ip = -1", `config.toml:2: limits.max_connections_per_ip: must be between 0 and 1000000, got -1`},
 
 		{"s2s", "[s2s]\nenabled = true", `config.toml:2: s2s.enabled: federation is not implemented`},
+		{"roster max", "[roster]\nmax_items = 0", `config.toml:2: roster.max_items: must be between 1 and 100000, got 0`},
+		{"offline max", "[offline]\nmax_messages = 0", `config.toml:2: offline.max_messages: must be between 1 and 1000000, got 0`},
+		{"offline unlimited ok then blocking", "[offline]\nmax_messages = -1\n[blocking]\nmax_items = -2", `config.toml:4: blocking.max_items: must be between 1 and 1000000, got -2`},
+		{"vcard size", "[vcard]\nmax_size = 10", `config.toml:2: vcard.max_size: must be between 1024 and 16777216, got 10`},
+		{"private size", "[private]\nmax_size = 0", `config.toml:2: private.max_size: must be between 1024 and 16777216, got 0`},
+		{"register window", "[register]\nwindow = \"0s\"", `config.toml:2: register.window: must be at least 1s`},
+		{"register rate", "[register]\nmax_per_ip = 0", `config.toml:2: register.max_per_ip: must be between 1 and 1000000, got 0`},
+		{"register password", "[register]\nmax_password_length = 4", `config.toml:2: register.max_password_length: must be between 8 and 65536, got 4`},
+		{"register unknown host", "[register]\nhosts = [\"nowhere.test\"]", `config.toml:2: register.hosts[0]: "nowhere.test" is not one of the [[host]] names`},
+		{"mam default", "[mam]\ndefault = \"sometimes\"", `config.toml:2: mam.default: must be one of always, never, roster, got "sometimes"`},
+		{"mam page sizes", "[mam]\ndefault_page_size = 300", `config.toml:2: mam.default_page_size: must not exceed mam.max_page_size (250)`},
+		{"mam page vs queue", "[c2s]\nqueue_size = 100", `mam.max_page_size: must be at least 16 below c2s.queue_size (100)`},
+		{"mam retention", "[mam]\nretention_days = -1", `config.toml:2: mam.retention_days: must be between 0 and 100000, got -1`},
+		{"pep item size", "[pep]\nmax_item_size = 1", `config.toml:2: pep.max_item_size: must be between 1024 and 16777216, got 1`},
+		{"pep node items", "[pep]\nnode_max_items = 300", `config.toml:2: pep.node_max_items: must not exceed pep.max_items (256)`},
+		{"pep nodes", "[pep]\nmax_nodes = 0", `config.toml:2: pep.max_nodes: must be between 1 and 100000, got 0`},
 
 		// Wrong TOML types, caught before decoding.
 		{"string as int", "[log]\nlevel = 3", `config.toml:2: log.level: expected a string, got integer 3`},

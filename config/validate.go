@@ -117,6 +117,27 @@ func (c *Config) validate() errorList {
 		}
 	}
 
+	oneOf("mam.default", c.MAM.Default, "always", "never", "roster")
+	intRange("mam.retention_days", c.MAM.RetentionDays, 0, 100000)
+	intRange("mam.max_page_size", c.MAM.MaxPageSize, 1, 1000)
+	intRange("mam.default_page_size", c.MAM.DefaultPageSize, 1, 1000)
+	if c.MAM.DefaultPageSize > c.MAM.MaxPageSize {
+		add(c.at("mam.default_page_size", []string{"mam.max_page_size"}, "must not exceed mam.max_page_size (%d)", c.MAM.MaxPageSize))
+	}
+	if c.C2S.QueueSize >= 16 && c.MAM.MaxPageSize+16 > c.C2S.QueueSize {
+		// A full page is queued at once; it must fit the session's queue.
+		add(c.at("mam.max_page_size", []string{"c2s.queue_size"}, "must be at least 16 below c2s.queue_size (%d)", c.C2S.QueueSize))
+	}
+	intRange("pep.max_item_size", c.PEP.MaxItemSize, 1024, 16777216)
+	intRange("pep.max_items", c.PEP.MaxItems, 1, 100000)
+	intRange("pep.node_max_items", c.PEP.NodeMaxItems, 1, 100000)
+	if c.PEP.NodeMaxItems > c.PEP.MaxItems {
+		add(c.at("pep.node_max_items", []string{"pep.max_items"}, "must not exceed pep.max_items (%d)", c.PEP.MaxItems))
+	}
+	intRange("pep.max_nodes", c.PEP.MaxNodes, 1, 100000)
+	intRange("pep.max_subscriptions", c.PEP.MaxSubscriptions, 1, 1000000)
+	intRange("pep.caps_cache_size", c.PEP.CapsCacheSize, 16, 10000000)
+
 	if c.S2S.Enabled {
 		// Accepting the switch while nothing listens would be a silent lie.
 		add(c.at("s2s.enabled", nil, "federation is not implemented in this version yet; must be false"))

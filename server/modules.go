@@ -1,15 +1,20 @@
 package server
 
 import (
+	"time"
+
 	"parley.im/parley/blocking"
+	"parley.im/parley/carbons"
 	"parley.im/parley/config"
 	"parley.im/parley/disco"
 	"parley.im/parley/lastactivity"
+	"parley.im/parley/mam"
 	"parley.im/parley/module"
 	"parley.im/parley/offline"
 	"parley.im/parley/ping"
 	"parley.im/parley/presence"
 	"parley.im/parley/private"
+	"parley.im/parley/pubsub"
 	"parley.im/parley/register"
 	"parley.im/parley/roster"
 	"parley.im/parley/storage"
@@ -59,6 +64,22 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 			private.New(st, private.Options{MaxSize: cfg.Private.MaxSize}),
 			lastactivity.New(st, st, lastactivity.Options{}),
 			regMod,
+			carbons.New(),
+			mam.New(st, mam.Options{
+				Default:         storage.ArchiveDefault(cfg.MAM.Default),
+				Retention:       time.Duration(cfg.MAM.RetentionDays) * 24 * time.Hour,
+				MaxPageSize:     cfg.MAM.MaxPageSize,
+				DefaultPageSize: cfg.MAM.DefaultPageSize,
+			}),
+			pubsub.NewPEP(st, pubsub.Options{
+				MaxItemSize:      cfg.PEP.MaxItemSize,
+				MaxItems:         cfg.PEP.MaxItems,
+				NodeMaxItems:     cfg.PEP.NodeMaxItems,
+				MaxNodes:         cfg.PEP.MaxNodes,
+				MaxSubscriptions: cfg.PEP.MaxSubscriptions,
+				CapsCacheSize:    cfg.PEP.CapsCacheSize,
+				Federation:       cfg.S2S.Enabled,
+			}),
 		},
 	}
 }
