@@ -25,7 +25,9 @@ func TestConcurrentRoom(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i, s := range sessions {
-		wg.Go(func() { e.send(s, `<presence to='coven@conference.example.org/u%d'><x xmlns='http://jabber.org/protocol/muc'/></presence>`, i) })
+		wg.Go(func() {
+			e.send(s, `<presence to='coven@conference.example.org/u%d'><x xmlns='http://jabber.org/protocol/muc'/></presence>`, i)
+		})
 	}
 	wg.Wait()
 	if got := len(e.room("coven").occupants); got != n+1 {
