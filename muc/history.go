@@ -75,10 +75,13 @@ func historic(el *xmppcore.Element) bool {
 }
 
 // delayed is a history entry as sent to a newcomer: with a XEP-0203
-// <delay/> from the room.
+// <delay/> from the room, unless the message has one already (§7.9: a
+// one-to-one history an owner sent to the room keeps its own stamps).
 func (r *room) delayed(e *histEntry) *xmppcore.Element {
 	el := e.el.ShallowClone()
-	el.Append(xmppcore.New(NSDelay, "delay", "from", r.jidStr, "stamp", stamp(e.at)))
+	if e.el.Child(NSDelay, "delay") == nil {
+		el.Append(xmppcore.New(NSDelay, "delay", "from", r.jidStr, "stamp", stamp(e.at)))
+	}
 	return el
 }
 

@@ -405,3 +405,21 @@ func TestHistory(t *testing.T) {
 		t.Errorf("after shrinking: %q", b)
 	}
 }
+
+// TestHistoryKeepsDelay is §7.9: history an owner sends with its own
+// delay (a one-to-one chat carried over) keeps it, without the room's.
+func TestHistoryKeepsDelay(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven()
+	e.send(alice, `<message to='coven@conference.example.org' type='groupchat' id='h'><body>Thrice</body>
+		<delay xmlns='urn:xmpp:delay' from='alice@example.org/phone' stamp='2004-09-29T01:54:37Z'/></message>`)
+	e.drain()
+	bob := e.bind(bobPC)
+	got := e.join(bob, coven+"/bob", "")
+	want := `<message from='coven@conference.example.org/owner' to='bob@example.org/pc' type='groupchat' id='h'><body>Thrice</body>
+		<delay xmlns='urn:xmpp:delay' from='alice@example.org/phone' stamp='2004-09-29T01:54:37Z'/>` + oid +
+		`<stanza-id xmlns='urn:xmpp:sid:0' id='*' by='coven@conference.example.org'/></message>`
+	if len(got) != 4 || match(got[2], parse(t, want)) != "" {
+		t.Errorf("history: %s", list(got))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -150,6 +151,7 @@ type MUC struct {
 	log      *slog.Logger
 	services map[string]*service // by domain; written only by Register
 
+	started  atomic.Bool
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
@@ -253,7 +255,9 @@ func (m *MUC) Domains() []string {
 
 // Start runs the janitor that unloads idle persistent rooms.
 func (m *MUC) Start(context.Context) error {
-	go m.janitor()
+	if m.started.CompareAndSwap(false, true) {
+		go m.janitor()
+	}
 	return nil
 }
 
@@ -265,10 +269,11 @@ func (m *MUC) Stop(ctx context.Context) error {
 		m.rt.SetComponent(s.domain, nil)
 		s.shutdown(ctx)
 	}
-	select {
-	case <-m.done:
-	case <-ctx.Done():
-	case <-time.After(time.Second): // Start was never called
+	if m.started.Load() {
+		select {
+		case <-m.done:
+		case <-ctx.Done():
+		}
 	}
 	return nil
 }
