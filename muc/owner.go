@@ -243,9 +243,9 @@ func (r *room) configure(ctx context.Context, st *router.Stanza, vals map[string
 	prev := r.cfg
 	r.cfg = next
 	switch {
-	case next.Persistent && !prev.Persistent:
+	case next.Persistent && !r.inStore:
 		err = r.storeNew(ctx)
-	case !next.Persistent && prev.Persistent:
+	case !next.Persistent && r.inStore:
 		err = r.storeDelete(ctx)
 	default:
 		err = r.storeUpdate(ctx)
@@ -319,7 +319,7 @@ func configEqual(a, b RoomConfig) bool {
 // password), the owner the result, and the room is gone, from storage
 // too. d is the owner's <destroy/>, nil on a canceled creation.
 func (r *room) destroy(ctx context.Context, st *router.Stanza, d *xmppcore.Element) {
-	if r.cfg.Persistent {
+	if r.inStore {
 		if err := r.storeDelete(ctx); err != nil {
 			r.errorTo(st, asStanzaError(r.svc.m, err))
 			return

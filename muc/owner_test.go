@@ -249,3 +249,29 @@ func TestStorageFailures(t *testing.T) {
 		t.Errorf("storage changed: %+v, %v", stored, err)
 	}
 }
+
+// TestPersistentByDefault checks rooms that are persistent from the start
+// (Options.Defaults): stored once configured, not while locked.
+func TestPersistentByDefault(t *testing.T) {
+	d := DefaultRoomConfig()
+	d.Persistent = true
+	e := newEnv(t, Options{Defaults: &d})
+	alice := e.bind(alicePhone)
+	e.join(alice, coven+"/owner", "")
+	e.send(alice, `<message to='coven@conference.example.org' type='groupchat' id='s'><subject>early</subject></message>`)
+	if got := alice.Take(); len(got) != 1 || got[0].Attr("type") == "error" {
+		t.Fatalf("subject in the locked room: %s", list(got))
+	}
+	if _, err := e.store.MUCRoom(t.Context(), svcJID, "coven"); err == nil {
+		t.Error("a locked room is stored")
+	}
+	e.configure(alice, coven, "")
+	stored, err := e.store.MUCRoom(t.Context(), svcJID, "coven")
+	if err != nil || stored.Subject != "early" || len(stored.Affiliations) != 1 {
+		t.Errorf("after the instant configuration: %+v, %v", stored, err)
+	}
+	e.admin(alice, "m", `<item affiliation='member' jid='bob@example.org'/>`)
+	if stored, _ := e.store.MUCRoom(t.Context(), svcJID, "coven"); len(stored.Affiliations) != 2 {
+		t.Errorf("affiliations stored: %+v", stored.Affiliations)
+	}
+}

@@ -104,6 +104,7 @@ type room struct {
 	mu      sync.Mutex
 	closed  bool // destroyed or evicted: look the room up again
 	locked  bool // created, awaiting its initial configuration (§10.1)
+	inStore bool // stored: persistent and configured
 	cfg     RoomConfig
 	created time.Time
 
@@ -368,12 +369,16 @@ func (r *room) storeNew(ctx context.Context) error {
 	for j, a := range r.affs {
 		sr.Affiliations = append(sr.Affiliations, storage.MUCAffiliation{JID: j, Affiliation: a.aff.String(), Nick: a.nick, Reason: a.reason})
 	}
-	return r.svc.m.store.CreateMUCRoom(ctx, sr)
+	if err := r.svc.m.store.CreateMUCRoom(ctx, sr); err != nil {
+		return err
+	}
+	r.inStore = true
+	return nil
 }
 
-// storeUpdate writes the configuration and subject of a persistent room.
+// storeUpdate writes the configuration and subject of a stored room.
 func (r *room) storeUpdate(ctx context.Context) error {
-	if !r.cfg.Persistent {
+	if !r.inStore {
 		return nil
 	}
 	ctx, cancel := storeCtx(ctx)
@@ -385,14 +390,15 @@ func (r *room) storeDelete(ctx context.Context) error {
 	ctx, cancel := storeCtx(ctx)
 	defer cancel()
 	err := r.svc.m.store.DeleteMUCRoom(ctx, r.svc.domain, r.name)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
 	}
-	return err
+	r.inStore = false
+	return nil
 }
 
 func (r *room) storeAffiliations(ctx context.Context, changes []storage.MUCAffiliation) error {
-	if !r.cfg.Persistent || len(changes) == 0 {
+	if !r.inStore || len(changes) == 0 {
 		return nil
 	}
 	ctx, cancel := storeCtx(ctx)

@@ -108,6 +108,7 @@ func (s *service) lookup(ctx context.Context, name string) (*room, error) {
 	switch {
 	case err == nil:
 		e.r = s.newRoom(name, roomFromStorage(stored))
+		e.r.inStore = true
 	case errors.Is(err, storage.ErrNotFound):
 		delete(sh.rooms, name)
 	default:
@@ -227,7 +228,7 @@ func (s *service) evictIdle() {
 	for _, r := range s.liveRooms() {
 		r.mu.Lock()
 		if !r.closed && len(r.occupants) == 0 && !r.draining && len(r.outq) == 0 &&
-			r.cfg.Persistent && now.Sub(r.idleSince) >= s.m.opts.IdleTimeout {
+			r.inStore && now.Sub(r.idleSince) >= s.m.opts.IdleTimeout {
 			r.closed = true
 			s.forget(r)
 		}
