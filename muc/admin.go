@@ -356,9 +356,10 @@ func (r *room) affiliationsChanged(ctx context.Context, changes []affChange, act
 				r.removeOccupant(ctx, o, item, statusBanned)
 			case r.cfg.MembersOnly && newAff < affMember:
 				r.removeOccupant(ctx, o, item, statusAffiliation)
-			default:
+			case newAff != o.aff:
+				// The role that comes with the new affiliation (§5.1.3).
 				wasVisible := r.broadcasts(o.role)
-				o.role = r.defaultRole(newAff)
+				o.aff, o.role = newAff, r.defaultRole(newAff)
 				o.invalidate()
 				r.announce(o, wasVisible, nil)
 			}

@@ -338,3 +338,22 @@ func TestServiceAdmin(t *testing.T) {
 		t.Errorf("service admin asking for the form: %s", list(got))
 	}
 }
+
+// TestAffiliationUnchanged checks that a change that leaves an
+// occupant's affiliation as it was (a new reserved nickname) neither
+// resets its role nor tells anyone.
+func TestAffiliationUnchanged(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven()
+	bob := e.bind(bobPC)
+	e.enter(bob, "bob")
+	e.admin(alice, "m", `<item affiliation='member' jid='bob@example.org'/>`)
+	e.admin(alice, "g", `<item nick='bob' role='moderator'/>`)
+	e.drain()
+	e.admin(alice, "n", `<item affiliation='member' jid='bob@example.org' nick='bobby'/>`)
+	expect(t, alice, result(coven, alicePhone, "n"))
+	expectNothing(t, bob)
+	if o := e.room("coven").occupants["bob"]; o.role != roleModerator {
+		t.Errorf("bob's role is %v", o.role)
+	}
+}

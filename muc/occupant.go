@@ -22,7 +22,8 @@ type occupant struct {
 	bare    jid.JID
 	bareStr string
 	role    role
-	id      string // XEP-0421 occupant id
+	aff     affiliation // as last announced
+	id      string      // XEP-0421 occupant id
 
 	sessions []*occSession // in join order
 	current  *occSession   // whose presence the others see

@@ -183,7 +183,8 @@ func (r *room) maxUsers() int { return clampMax(r.cfg.MaxUsers, r.svc.m.opts.Max
 func (r *room) newOccupant(nick string, user jid.JID, rl role) *occupant {
 	oj, _ := r.jid.WithResource(nick)
 	bare := user.Bare()
-	o := &occupant{nick: nick, jid: oj, jidStr: oj.String(), bare: bare, bareStr: bare.String(), role: rl, id: r.occupantID(bare.String())}
+	o := &occupant{nick: nick, jid: oj, jidStr: oj.String(), bare: bare, bareStr: bare.String(), role: rl,
+		aff: r.affOf(user), id: r.occupantID(bare.String())}
 	r.occupants[nick] = o
 	return o
 }
