@@ -114,12 +114,9 @@ func TestAccountRemovalDeletesEverything(t *testing.T) {
 // broadcasts unavailable presence for a session that ends while
 // available); XEP-0077 §3.2 adds that the server SHOULD cancel the
 // subscriptions in her roster, that is send bob unsubscribe and
-// unsubscribed, after which his roster says none.
-//
-// It fails today: register.remove deletes the account (roster included)
-// before it closes the sessions, so when presence's session-ended hook
-// reads alice's roster to find whom to tell, the roster is empty; bob
-// gets nothing and keeps showing alice online, subscribed both ways.
+// unsubscribed, after which his roster says none. (It failed while the
+// account, roster included, was deleted before its sessions ended: the
+// session-ended hook of presence then found nobody to tell.)
 func TestAccountRemovalTellsContacts(t *testing.T) {
 	t.Parallel()
 	srv := start(t, []string{"alice", "bob"})
@@ -147,10 +144,10 @@ func TestAccountRemovalTellsContacts(t *testing.T) {
 }
 
 // TestAccountRemovalLogsNoError: removing an account in band is a normal
-// operation and must not log at error level. It does today: the last
-// activity module's session-ended hook tries to record the logout of the
-// account just deleted and logs "recording last activity failed ...
-// storage: not found" at ERROR, once per removal.
+// operation and must not log at error level. (The last activity
+// module's session-ended hook used to try to record the logout of the
+// account just deleted, and log "recording last activity failed ...
+// storage: not found" at ERROR.)
 func TestAccountRemovalLogsNoError(t *testing.T) {
 	t.Parallel()
 	var log syncBuffer
