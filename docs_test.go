@@ -676,10 +676,19 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if el := auth(t, c, sasl.ScramSha256, "x0077", "new password"); !el.Is(xmppcore.NSSASL, "success") {
 			t.Errorf("login with the changed password: %s", el)
 		}
+		// A contact who sees x0077's presence, to be told of the removal.
+		u.Send(`<presence/>`)
+		contact := p.newUser(t, "x0077c", true)
+		contact.Send(`<presence type='subscribe' to='x0077@localhost'/>`)
+		u.Expect(isPresence("x0077c@localhost", "subscribe"))
+		u.Send(`<presence type='subscribed' to='x0077c@localhost'/>`)
+		contact.Expect(isPresence("x0077@localhost/r", ""))
 		mustResult(t, u, "set", "", `<query xmlns='`+nsRegister+`'><remove/></query>`)
 		if cond := u.ExpectStreamError(); cond != "not-authorized" {
 			t.Errorf("stream error after the removal: %s, want not-authorized", cond)
 		}
+		contact.Expect(isPresence("x0077@localhost/r", "unavailable"))
+		contact.Expect(isPresence("x0077@localhost", "unsubscribed"))
 		if ok, err := p.srv.Store().AccountExists(t.Context(), "localhost", "x0077"); ok || err != nil {
 			t.Errorf("the removed account still exists: %v, %v", ok, err)
 		}
