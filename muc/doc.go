@@ -20,9 +20,12 @@
 //     (get and set, all items or none), instant and reserved rooms,
 //     configuration (muc#roomconfig), destruction with an alternate venue.
 //   - §18.1.3 ghosts: a delivery error from an occupant's real JID removes
-//     that session with status 333; so does the end of a local session,
-//     through router.OnSessionEnded, since unavailable presence from the
-//     presence module does not reach components.
+//     that session with status 333. A local session leaves its rooms when
+//     it ends (router.OnSessionEnded) or broadcasts unavailable presence
+//     (router.EventPresenceBroadcast), since the presence module does not
+//     send the unavailable presence that ends directed presence to
+//     components; unavailable presence from a full JID with no session
+//     (as the server sends it for a user) is processed like any other.
 //   - XEP-0410 self-ping (answered by the room), XEP-0421 occupant ids
 //     (HMAC of room and real bare JID under Options.OccupantIDSecret) on
 //     every presence and message, XEP-0359 stanza ids by the room on

@@ -240,7 +240,19 @@ func (m *MUC) Register(r *module.Registrar) error {
 		r.Item(s.domain)
 	}
 	r.OnSessionEnded(m.sessionEnded)
+	// Late, and never claiming: the presence module's broadcast comes first.
+	r.Hook(router.EventPresenceBroadcast, router.PriorityLate, m.onBroadcast)
 	return nil
+}
+
+// onBroadcast takes a session that broadcasts unavailable presence out of
+// its rooms: that ends its directed presence (RFC 6121 §4.6.3), which the
+// presence module does not send to components.
+func (m *MUC) onBroadcast(ctx context.Context, st *router.Stanza) bool {
+	if st.Origin != nil && st.Type() == "unavailable" {
+		m.leaveAll(ctx, st.Origin.JID(), sanitize(st.El))
+	}
+	return false
 }
 
 // Domains returns the domains of the services, sorted.
@@ -300,13 +312,18 @@ func (m *MUC) janitor() {
 // that presence only to local hosts and federated domains, not to
 // components, and a session may end without any presence module at all.
 func (m *MUC) sessionEnded(ctx context.Context, sess router.Session, _ bool) {
-	full := sess.JID()
+	m.leaveAll(ctx, sess.JID(), nil)
+}
+
+// leaveAll takes a real full JID out of every room it is in, as if it had
+// sent them the unavailable presence pres (sanitized, or nil).
+func (m *MUC) leaveAll(ctx context.Context, full jid.JID, pres *xmppcore.Element) {
 	for _, s := range m.services {
 		for _, r := range s.takeSession(full) {
 			r.mu.Lock()
 			if !r.closed {
 				if os := r.bySession[full.String()]; os != nil {
-					r.leave(ctx, os, "", nil, nil)
+					r.leave(ctx, os, "", pres, nil)
 				}
 			}
 			r.mu.Unlock()

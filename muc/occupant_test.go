@@ -130,6 +130,17 @@ func TestSessionEnd(t *testing.T) {
 	if got := len(e.room("coven").occupants); got != 1 {
 		t.Errorf("%d occupants left, want 1", got)
 	}
+
+	// Broadcast unavailable presence ends directed presence (RFC 6121
+	// §4.6.3): dave leaves the room, with his status.
+	dave := e.bind("dave@example.org/x")
+	e.enter(dave, "dave")
+	e.send(dave, `<presence type='unavailable'><status>off</status></presence>`)
+	expect(t, alice, pres(coven+"/dave", alicePhone, "unavailable", x(item("none", "none", "dave@example.org/x")), `<status>off</status>`))
+	// Available broadcast presence changes nothing.
+	e.enter(dave, "dave")
+	e.send(dave, `<presence><show>away</show></presence>`)
+	expectNothing(t, alice)
 }
 
 // TestGhosts is §18.1.3: a delivery error from an occupant's real JID
