@@ -159,7 +159,7 @@ func TestCreatePolicy(t *testing.T) {
 		{Options{Create: CreateAdmins, Admins: map[string][]string{host: {"bob@example.org"}}}, bobPC, true},
 		{Options{Create: CreateList, Creators: []string{"carol@example.org"}}, bobPC, false},
 		{Options{Create: CreateList, Creators: []string{"carol@example.org", "example.org"}}, bobPC, true},
-		{Options{Create: CreateList, Creators: []string{"bob@example.org"}}, bobPC, true},
+		{Options{Create: CreateList, Creators: []string{"Bob@Example.org"}}, bobPC, true}, // normalized
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			e := newEnv(t, tc.opts)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -422,10 +421,7 @@ func (s *service) mayCreate(user jid.JID) bool {
 	case CreateLocal:
 		return s.m.isLocalUser(user)
 	case CreateList:
-		bare := user.Bare().String()
-		return slices.ContainsFunc(s.m.opts.Creators, func(c string) bool {
-			return strings.EqualFold(c, bare) || strings.EqualFold(c, user.Domainpart())
-		})
+		return s.creators[user.Bare().String()] || s.creators[user.Domainpart()]
 	}
 	return false
 }
