@@ -143,6 +143,7 @@ func (r *room) iqToOccupant(st *router.Stanza) {
 	r.pending.add(id, pendingIQ{requester: st.From, id: st.El.Attr("id"), via: target.jid, to: to})
 	el := st.El.ShallowClone()
 	el.SetAttr("id", id)
+	el.SetAttr("from", s.occ.jidStr)
 	r.send(el, s.occ.jid, recipient{to, to.String()})
 }
 
@@ -159,5 +160,6 @@ func (r *room) relayAnswer(st *router.Stanza) {
 	} else {
 		el.SetAttr("id", q.id)
 	}
+	el.SetAttr("from", q.via.String())
 	r.send(el, q.via, recipient{q.requester, q.requester.String()})
 }

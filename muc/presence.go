@@ -243,7 +243,8 @@ func (r *room) sendRoster(self *occupant, s *occSession) {
 			continue
 		}
 		el := r.cachedPresence(o, self.role).ShallowClone()
-		r.send(el, o.jid, s.rc)
+		el.Attrs = append(el.Attrs, xmppcore.Attr{Local: "to", Value: s.rc.str})
+		r.outq = append(r.outq, delivery{el: el, from: o.jid, one: s.rc})
 	}
 }
 

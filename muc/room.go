@@ -160,9 +160,12 @@ func (s *service) newRoom(name string, st roomState) *room {
 	return r
 }
 
-// send queues el for one recipient; el must not be shared.
+// send queues el for one recipient; el must not be shared. Its 'from' is
+// from, unless it says otherwise already.
 func (r *room) send(el *xmppcore.Element, from jid.JID, to recipient) {
-	el.SetAttr("from", from.String())
+	if _, ok := el.LookupAttr("", "from"); !ok {
+		el.SetAttr("from", from.String())
+	}
 	el.SetAttr("to", to.str)
 	r.outq = append(r.outq, delivery{el: el, from: from, one: to})
 }
