@@ -357,3 +357,33 @@ func TestAffiliationUnchanged(t *testing.T) {
 		t.Errorf("bob's role is %v", o.role)
 	}
 }
+
+// TestKickMultiSession checks that a kick removes every session of the
+// nickname: each gets its own 307 with 110, the others hear it once; and
+// that a moderator's request from another resource of the same user (not
+// joined) still acts as that moderator.
+func TestKickMultiSession(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven()
+	laptop := e.bind("alice@example.org/laptop") // alice, not joined from here
+	bob := e.bind(bobPC)
+	phone := e.bind("bob@example.org/phone")
+	carol := e.bind(carolPC)
+	e.enter(bob, "bob")
+	e.enter(phone, "bob")
+	e.enter(carol, "carol")
+	e.admin(laptop, "k", `<item nick='bob' role='none'><reason>out</reason></item>`)
+	kicked := func(j string) string {
+		return item("none", "none", j, `<actor nick='owner'/><reason>out</reason>`)
+	}
+	expect(t, bob, pres(coven+"/bob", bobPC, "unavailable", x(kicked(bobPC), 110, 307)))
+	expect(t, phone, pres(coven+"/bob", "bob@example.org/phone", "unavailable", x(kicked("bob@example.org/phone"), 110, 307)))
+	expect(t, carol, pres(coven+"/bob", carolPC, "unavailable", x(kicked(""), 307)))
+	expect(t, laptop, result(coven, "alice@example.org/laptop", "k"))
+	if got := alice.Take(); len(got) != 1 || !hasStatus(got[0], 307) {
+		t.Errorf("alice: %s", list(got))
+	}
+	if r := e.room("coven"); r.occupants["bob"] != nil || len(r.bySession) != 2 {
+		t.Errorf("after the kick: %v sessions", len(r.bySession))
+	}
+}

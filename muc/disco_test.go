@@ -158,3 +158,19 @@ func TestRoomDisco(t *testing.T) {
 		t.Error(msg)
 	}
 }
+
+// TestServiceMessages checks what the service's own JID answers to
+// messages and presence.
+func TestServiceMessages(t *testing.T) {
+	e := newEnv(t, Options{})
+	bob := e.bind(bobPC)
+	e.send(bob, `<message to='conference.example.org' id='m'><body>hello?</body></message>`)
+	expect(t, bob, errStanza("message", svcJID, bobPC, "m", "cancel", "service-unavailable"))
+	e.send(bob, `<message to='conference.example.org' type='headline'><body>x</body></message>`)
+	e.send(bob, `<presence to='conference.example.org'/>`)
+	expectNothing(t, bob)
+	e.send(bob, `<iq type='get' id='r' to='conference.example.org/x'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	expect(t, bob, errStanza("iq", svcJID+"/x", bobPC, "r", "cancel", "service-unavailable"))
+	e.send(bob, `<iq type='get' id='b' to='conference.example.org'/>`)
+	expect(t, bob, errStanza("iq", svcJID, bobPC, "b", "modify", "bad-request"))
+}

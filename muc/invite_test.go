@@ -247,3 +247,18 @@ func TestLargeRoom(t *testing.T) {
 		t.Errorf("a message in a large room: %s", list(got))
 	}
 }
+
+// TestDeclineToOccupant sends a decline to an occupant JID of the room:
+// it reaches that occupant's sessions.
+func TestDeclineToOccupant(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven()
+	carol := e.bind(carolPC)
+	e.send(carol, `<message to='coven@conference.example.org'><x xmlns='http://jabber.org/protocol/muc#user'>
+		<decline to='coven@conference.example.org/owner'/></x></message>`)
+	expect(t, alice, `<message from='coven@conference.example.org' to='alice@example.org/phone'>
+		<x xmlns='http://jabber.org/protocol/muc#user'><decline from='carol@example.org'/></x></message>`)
+	e.send(carol, `<message to='coven@conference.example.org'><x xmlns='http://jabber.org/protocol/muc#user'>
+		<decline to='coven@conference.example.org/nobody'/></x></message>`)
+	expectNothing(t, alice, carol)
+}

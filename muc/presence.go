@@ -322,7 +322,11 @@ func (r *room) removeOccupant(ctx context.Context, o *occupant, item func(withJI
 	for len(o.sessions) > 1 {
 		s := o.sessions[0]
 		r.removeSession(s)
-		r.send(r.presenceOf(o, nil, "unavailable", item(true), append(codes, statusSelf)...), o.jid, s.rc)
+		it := item(true)
+		if _, ok := it.LookupAttr("", "jid"); ok {
+			it.SetAttr("jid", s.rc.str) // its own, not the occupant's current one
+		}
+		r.send(r.presenceOf(o, nil, "unavailable", it, append(codes, statusSelf)...), o.jid, s.rc)
 	}
 	if len(o.sessions) == 1 {
 		r.leave(ctx, o.sessions[0], "", nil, item, codes...)
