@@ -49,7 +49,7 @@ type conn struct {
 	headerSent bool
 
 	// Session state, after bind.
-	out       chan *xmppcore.Element
+	out       *outQueue
 	quit      chan struct{}
 	closeOnce sync.Once
 	closing   atomic.Bool

@@ -97,7 +97,7 @@ func New(cfg Config, deps Deps) *Server {
 		deps.Logger = slog.Default()
 	}
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 512
+		cfg.QueueSize = 4096
 	}
 	if cfg.MaxAuthAttempts <= 0 {
 		cfg.MaxAuthAttempts = 3

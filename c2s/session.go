@@ -32,14 +32,12 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 	if c.closing.Load() {
 		return false
 	}
-	select {
-	case c.out <- el:
+	if c.out.push(el) {
 		return true
-	default:
-		c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", cap(c.out))
-		c.Close(stream.PolicyViolation, "too many stanzas waiting: the client reads too slowly")
-		return false
 	}
+	c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", c.out.max)
+	c.Close(stream.PolicyViolation, "too many stanzas waiting: the client reads too slowly")
+	return false
 }
 
 // closeGrace bounds how long a closed connection may take to flush and
@@ -84,7 +82,7 @@ func (c *conn) handlePreBindIQ(ctx context.Context, el *xmppcore.Element) (bool,
 		return false, c.writeElement(xmppcore.ErrorReply(el, xmppcore.NewError(stanza.BadRequest, "invalid resource")))
 	}
 	c.jid = full
-	c.out = make(chan *xmppcore.Element, c.srv.cfg.QueueSize)
+	c.out = newOutQueue(c.srv.cfg.QueueSize)
 	replaced, err := c.srv.deps.Router.Bind(c)
 	switch {
 	case errors.Is(err, router.ErrConflict):
@@ -187,10 +185,21 @@ func (c *conn) writer() {
 	defer c.writerWG.Done()
 	for {
 		select {
-		case el := <-c.out:
+		case <-c.out.ready:
+			el := c.out.pop()
+			if el == nil {
+				continue
+			}
 			bp := bufPool.Get().(*[]byte)
 			buf := el.AppendXML((*bp)[:0], xmppcore.NSClient)
 			buf = c.gather(buf)
+			if c.out.len() > 0 {
+				// More than one batch waits: come back without waiting.
+				select {
+				case c.out.ready <- struct{}{}:
+				default:
+				}
+			}
 			_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 			_, err := c.c.Write(buf)
 			if cap(buf) <= 64<<10 {
@@ -220,12 +229,11 @@ func (c *conn) writer() {
 // gather appends the stanzas already queued, without waiting.
 func (c *conn) gather(buf []byte) []byte {
 	for len(buf) < maxBatch {
-		select {
-		case el := <-c.out:
-			buf = el.AppendXML(buf, xmppcore.NSClient)
-		default:
+		el := c.out.pop()
+		if el == nil {
 			return buf
 		}
+		buf = el.AppendXML(buf, xmppcore.NSClient)
 	}
 	return buf
 }

@@ -179,7 +179,7 @@ func Default() *Config {
 			WriteTimeout:          30 * time.Second,
 			ResourceConflict:      "replace",
 			MaxSessionsPerAccount: 10,
-			QueueSize:             512,
+			QueueSize:             4096,
 		},
 		Auth: Auth{
 			ScramIterations: 10000,

@@ -148,6 +148,7 @@ func TestValidationRules(t *testing.T) {
 		{"mam default", "[mam]\ndefault = \"sometimes\"", `config.toml:2: mam.default: must be one of always, never, roster, got "sometimes"`},
 		{"mam page sizes", "[mam]\ndefault_page_size = 300", `config.toml:2: mam.default_page_size: must not exceed mam.max_page_size (250)`},
 		{"mam page vs queue", "[c2s]\nqueue_size = 100", `mam.max_page_size: must be at least 16 below c2s.queue_size (100)`},
+		{"queue vs roster", "[c2s]\nqueue_size = 1000", `c2s.queue_size: must be at least roster.max_items + 16 (1016)`},
 		{"mam retention", "[mam]\nretention_days = -1", `config.toml:2: mam.retention_days: must be between 0 and 100000, got -1`},
 		{"pep item size", "[pep]\nmax_item_size = 1", `config.toml:2: pep.max_item_size: must be between 1024 and 16777216, got 1`},
 		{"pep node items", "[pep]\nnode_max_items = 300", `config.toml:2: pep.node_max_items: must not exceed pep.max_items (256)`},

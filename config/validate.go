@@ -100,6 +100,11 @@ func (c *Config) validate() errorList {
 	intRange("limits.max_connections_per_ip", c.Limits.MaxConnectionsPerIP, 0, 1000000)
 
 	intRange("roster.max_items", c.Roster.MaxItems, 1, 100000)
+	if c.C2S.QueueSize >= 16 && c.Roster.MaxItems >= 1 && c.C2S.QueueSize < c.Roster.MaxItems+16 {
+		// At login every contact online answers the probe at once: a
+		// queue smaller than the roster would close the session.
+		add(c.at("c2s.queue_size", []string{"roster.max_items"}, "must be at least roster.max_items + 16 (%d): at login every online contact's presence is queued at once", c.Roster.MaxItems+16))
+	}
 	if c.Offline.MaxMessages != -1 {
 		intRange("offline.max_messages", c.Offline.MaxMessages, 1, 1000000)
 	}

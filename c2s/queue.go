@@ -1,0 +1,69 @@
+package c2s
+
+import (
+	"sync"
+
+	"parley.im/parley/xmppcore"
+)
+
+// outQueue is a session's outbound queue: bounded in count, but holding
+// memory only for what waits. A buffered channel of the same bound would
+// cost every idle session its whole capacity, and the bound must be large
+// enough for bursts the server itself causes (probe answers to a user with
+// a thousand contacts online).
+type outQueue struct {
+	mu    sync.Mutex
+	items []*xmppcore.Element
+	head  int
+	max   int
+	ready chan struct{} // has a token while items are waiting
+}
+
+func newOutQueue(max int) *outQueue {
+	return &outQueue{max: max, ready: make(chan struct{}, 1)}
+}
+
+// push appends el, or reports false when the queue is full.
+func (q *outQueue) push(el *xmppcore.Element) bool {
+	q.mu.Lock()
+	if len(q.items)-q.head >= q.max {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, el)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest waiting element, or nil.
+func (q *outQueue) pop() *xmppcore.Element {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.items) {
+		return nil
+	}
+	el := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		// Drained: start over, and let a large backing array go.
+		q.head = 0
+		if cap(q.items) > 64 {
+			q.items = nil
+		} else {
+			q.items = q.items[:0]
+		}
+	}
+	return el
+}
+
+// len returns how many elements wait.
+func (q *outQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) - q.head
+}
