@@ -253,7 +253,7 @@ func (m *Register) tellContacts(ctx context.Context, user jid.JID, items []stora
 		if typ != "" {
 			el.SetAttr("type", typ)
 		}
-		m.rt.Route(ctx, &router.Stanza{El: el, From: from, To: to})
+		m.rt.Route(ctx, &router.Stanza{El: el, From: from, To: to, OnBehalf: true})
 	}
 	for _, it := range items {
 		contact, err := jid.Parse(it.JID)
