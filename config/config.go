@@ -27,6 +27,7 @@ type Config struct {
 	Register Register `toml:"register"`
 	MAM      MAM      `toml:"mam"`
 	PEP      PEP      `toml:"pep"`
+	MUC      MUC      `toml:"muc"`
 
 	source string    // file it was loaded from; "" for Default()
 	lines  lineIndex // key path -> line in source
@@ -156,6 +157,39 @@ type PEP struct {
 	CapsCacheSize    int `toml:"caps_cache_size"`
 }
 
+// MUC configures group chat (XEP-0045) on <subdomain>.<host>.
+type MUC struct {
+	Enabled         bool          `toml:"enabled"`
+	Subdomain       string        `toml:"subdomain"`
+	Name            string        `toml:"name"`
+	Create          string        `toml:"create"`   // local | admins | list | anyone
+	Creators        []string      `toml:"creators"` // with create = "list"
+	MaxRoomsPerUser int           `toml:"max_rooms_per_user"`
+	MaxOccupants    int           `toml:"max_occupants"`
+	MaxHistory      int           `toml:"max_history"`
+	MessageRate     float64       `toml:"message_rate"` // per occupant per second; 0 = off
+	MessageBurst    int           `toml:"message_burst"`
+	IdleTimeout     time.Duration `toml:"idle_timeout"`
+	LargeRoom       int           `toml:"large_room"` // 0 = off
+	LargeRoomRoles  []string      `toml:"large_room_roles"`
+	Registration    bool          `toml:"registration"`
+	Defaults        MUCDefaults   `toml:"defaults"`
+}
+
+// MUCDefaults is the configuration new rooms start with.
+type MUCDefaults struct {
+	Persistent    bool   `toml:"persistent"`
+	Public        bool   `toml:"public"`
+	MembersOnly   bool   `toml:"members_only"`
+	Moderated     bool   `toml:"moderated"`
+	Whois         string `toml:"whois"` // moderators | anyone
+	HistoryLength int    `toml:"history_length"`
+	AllowPM       string `toml:"allow_pm"` // anyone | participants | moderators | none
+	AllowInvites  bool   `toml:"allow_invites"`
+	ChangeSubject bool   `toml:"change_subject"`
+	Archive       bool   `toml:"archive"`
+}
+
 // Default returns a complete configuration that works for a first run with
 // no file: host "localhost" with a self-signed certificate, SQLite in
 // ./parley-data, and listeners on the standard ports. Each call returns a
@@ -202,6 +236,12 @@ func Default() *Config {
 		MAM:      MAM{Default: "always", MaxPageSize: 250, DefaultPageSize: 50},
 		PEP: PEP{MaxItemSize: 196608, MaxItems: 256, NodeMaxItems: 1, MaxNodes: 256,
 			MaxSubscriptions: 1000, CapsCacheSize: 4096},
+		MUC: MUC{
+			Enabled: true, Subdomain: "conference", Name: "Chatrooms", Create: "local",
+			Creators: []string{}, MaxOccupants: 1000, MaxHistory: 100, MessageBurst: 5,
+			IdleTimeout: 10 * time.Minute, LargeRoomRoles: []string{"moderator"}, Registration: true,
+			Defaults: MUCDefaults{Public: true, Whois: "moderators", HistoryLength: 20, AllowPM: "anyone"},
+		},
 		Register: Register{
 			Hosts:             []string{},
 			MaxPerIP:          5,

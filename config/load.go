@@ -115,6 +115,12 @@ func (c *Config) checkShape(v any, t reflect.Type, path string, unknown, errs *e
 		} else if n < math.MinInt || n > math.MaxInt {
 			*errs = append(*errs, c.at(path, nil, "integer %d is out of range", n))
 		}
+	case t.Kind() == reflect.Float64:
+		switch v.(type) {
+		case float64, int64: // 2 and 2.0 both mean two
+		default:
+			bad("a number")
+		}
 	case t.Kind() == reflect.Slice:
 		var elems []any
 		switch a := v.(type) {

@@ -143,6 +143,8 @@ func (c *Config) validate() errorList {
 	intRange("pep.max_subscriptions", c.PEP.MaxSubscriptions, 1, 1000000)
 	intRange("pep.caps_cache_size", c.PEP.CapsCacheSize, 16, 10000000)
 
+	c.validateMUC(add, oneOf, intRange, durRange)
+
 	if c.S2S.Enabled {
 		// Accepting the switch while nothing listens would be a silent lie.
 		add(c.at("s2s.enabled", nil, "federation is not implemented in this version yet; must be false"))
@@ -430,4 +432,37 @@ func conflicts(a, b listener) bool {
 		return !v6(a)
 	}
 	return false
+}
+
+func (c *Config) validateMUC(add func(*Error), oneOf func(string, string, ...string),
+	intRange func(string, int, int, int), durRange func(string, time.Duration, time.Duration, time.Duration)) {
+	m := c.MUC
+	if msg := checkHostName(m.Subdomain + ".example"); m.Subdomain == "" || strings.Contains(m.Subdomain, ".") || msg != "" {
+		add(c.at("muc.subdomain", nil, "must be one DNS label such as \"conference\", got %q", m.Subdomain))
+	}
+	oneOf("muc.create", m.Create, "local", "admins", "list", "anyone")
+	if m.Create == "list" && len(m.Creators) == 0 {
+		add(c.at("muc.creators", []string{"muc.create"}, `must name at least one bare JID or domain when create = "list"`))
+	}
+	for i, cr := range m.Creators {
+		if j, err := jid.Parse(cr); err != nil || j.Resourcepart() != "" || j.String() != cr {
+			add(c.at(indexKey("muc.creators", i), []string{"muc.creators"}, "%q is not a bare JID or domain in canonical form", cr))
+		}
+	}
+	intRange("muc.max_rooms_per_user", m.MaxRoomsPerUser, 0, 1000000)
+	intRange("muc.max_occupants", m.MaxOccupants, 1, 1000000)
+	intRange("muc.max_history", m.MaxHistory, 0, 100000)
+	if m.MessageRate < 0 || m.MessageRate > 1e6 {
+		add(c.at("muc.message_rate", nil, "must be between 0 and 1000000, got %v", m.MessageRate))
+	}
+	intRange("muc.message_burst", m.MessageBurst, 1, 1000000)
+	durRange("muc.idle_timeout", m.IdleTimeout, time.Second, 7*24*time.Hour)
+	intRange("muc.large_room", m.LargeRoom, 0, 1000000)
+	for i, r := range m.LargeRoomRoles {
+		oneOf(indexKey("muc.large_room_roles", i), r, "moderator", "participant", "visitor")
+	}
+	d := m.Defaults
+	oneOf("muc.defaults.whois", d.Whois, "moderators", "anyone")
+	oneOf("muc.defaults.allow_pm", d.AllowPM, "anyone", "participants", "moderators", "none")
+	intRange("muc.defaults.history_length", d.HistoryLength, 0, max(m.MaxHistory, 0))
 }

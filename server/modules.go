@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"time"
 
 	"parley.im/parley/blocking"
@@ -10,6 +12,7 @@ import (
 	"parley.im/parley/lastactivity"
 	"parley.im/parley/mam"
 	"parley.im/parley/module"
+	"parley.im/parley/muc"
 	"parley.im/parley/offline"
 	"parley.im/parley/ping"
 	"parley.im/parley/presence"
@@ -32,7 +35,7 @@ type modules struct {
 	register *register.Register
 }
 
-func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store, ver string) modules {
+func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store, ver string, secret []byte) modules {
 	ros := roster.New(st, roster.WithLimits(roster.Limits{MaxItems: cfg.Roster.MaxItems}))
 	presOpts := []presence.Option{presence.WithMaxRosterItems(cfg.Roster.MaxItems)}
 	if cfg.S2S.Enabled {
@@ -48,38 +51,77 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 		Iterations:        cfg.Auth.ScramIterations,
 		Instructions:      cfg.Register.Instructions,
 	})
-	return modules{
-		register: regMod,
-		list: []module.Module{
-			disco.New(reg),
-			ping.New(),
-			version.New(ver),
-			xmpptime.New(),
-			ros,
-			pres,
-			// Blocking sees stanzas before the modules that deliver them.
-			blocking.New(st, blocking.Options{MaxItems: cfg.Blocking.MaxItems, Roster: st}),
-			offline.New(st, offline.Options{Limit: cfg.Offline.MaxMessages}),
-			vcard.New(st, vcard.Options{MaxSize: cfg.VCard.MaxSize}),
-			private.New(st, private.Options{MaxSize: cfg.Private.MaxSize}),
-			lastactivity.New(st, st, lastactivity.Options{}),
-			regMod,
-			carbons.New(),
-			mam.New(st, mam.Options{
-				Default:         storage.ArchiveDefault(cfg.MAM.Default),
-				Retention:       time.Duration(cfg.MAM.RetentionDays) * 24 * time.Hour,
-				MaxPageSize:     cfg.MAM.MaxPageSize,
-				DefaultPageSize: cfg.MAM.DefaultPageSize,
-			}),
-			pubsub.NewPEP(st, pubsub.Options{
-				MaxItemSize:      cfg.PEP.MaxItemSize,
-				MaxItems:         cfg.PEP.MaxItems,
-				NodeMaxItems:     cfg.PEP.NodeMaxItems,
-				MaxNodes:         cfg.PEP.MaxNodes,
-				MaxSubscriptions: cfg.PEP.MaxSubscriptions,
-				CapsCacheSize:    cfg.PEP.CapsCacheSize,
-				Federation:       cfg.S2S.Enabled,
-			}),
-		},
+	list := []module.Module{
+		disco.New(reg),
+		ping.New(),
+		version.New(ver),
+		xmpptime.New(),
+		ros,
+		pres,
+		// Blocking sees stanzas before the modules that deliver them.
+		blocking.New(st, blocking.Options{MaxItems: cfg.Blocking.MaxItems, Roster: st}),
+		offline.New(st, offline.Options{Limit: cfg.Offline.MaxMessages}),
+		vcard.New(st, vcard.Options{MaxSize: cfg.VCard.MaxSize}),
+		private.New(st, private.Options{MaxSize: cfg.Private.MaxSize}),
+		lastactivity.New(st, st, lastactivity.Options{}),
+		regMod,
+		carbons.New(),
+		mam.New(st, mam.Options{
+			Default:         storage.ArchiveDefault(cfg.MAM.Default),
+			Retention:       time.Duration(cfg.MAM.RetentionDays) * 24 * time.Hour,
+			MaxPageSize:     cfg.MAM.MaxPageSize,
+			DefaultPageSize: cfg.MAM.DefaultPageSize,
+		}),
+		pubsub.NewPEP(st, pubsub.Options{
+			MaxItemSize:      cfg.PEP.MaxItemSize,
+			MaxItems:         cfg.PEP.MaxItems,
+			NodeMaxItems:     cfg.PEP.NodeMaxItems,
+			MaxNodes:         cfg.PEP.MaxNodes,
+			MaxSubscriptions: cfg.PEP.MaxSubscriptions,
+			CapsCacheSize:    cfg.PEP.CapsCacheSize,
+			Federation:       cfg.S2S.Enabled,
+		}),
+	}
+	if cfg.MUC.Enabled {
+		list = append(list, muc.New(st, mucOptions(cfg, secret)))
+	}
+	return modules{register: regMod, list: list}
+}
+
+func mucOptions(cfg *config.Config, secret []byte) muc.Options {
+	m := cfg.MUC
+	admins := make(map[string][]string)
+	for _, h := range cfg.Hosts {
+		admins[h.Name] = h.Admins
+	}
+	create := map[string]muc.CreatePolicy{"local": muc.CreateLocal, "admins": muc.CreateAdmins,
+		"list": muc.CreateList, "anyone": muc.CreateAnyone}[m.Create]
+	// Occupant ids (XEP-0421) must stay the same across restarts: derive
+	// their key from the server's persistent secret.
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("parley muc occupant-id"))
+	d := m.Defaults
+	defaults := &muc.RoomConfig{Persistent: d.Persistent, MUCConfig: storage.MUCConfig{
+		Public: d.Public, MembersOnly: d.MembersOnly, Moderated: d.Moderated,
+		WhoisAnyone: d.Whois == "anyone", HistoryLength: d.HistoryLength, AllowPM: d.AllowPM,
+		AllowInvites: d.AllowInvites, ChangeSubject: d.ChangeSubject, Archive: d.Archive,
+	}}
+	return muc.Options{
+		Subdomain:        m.Subdomain,
+		Name:             m.Name,
+		Admins:           admins,
+		Create:           create,
+		Creators:         m.Creators,
+		MaxRoomsPerUser:  m.MaxRoomsPerUser,
+		MaxOccupants:     m.MaxOccupants,
+		MaxHistory:       m.MaxHistory,
+		Defaults:         defaults,
+		MessageRate:      m.MessageRate,
+		MessageBurst:     m.MessageBurst,
+		OccupantIDSecret: mac.Sum(nil),
+		IdleTimeout:      m.IdleTimeout,
+		LargeRoom:        m.LargeRoom,
+		LargeRoomRoles:   m.LargeRoomRoles,
+		NoRegistration:   !m.Registration,
 	}
 }

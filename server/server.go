@@ -73,7 +73,7 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		Logger:                log.With("component", "router"),
 	})
 	s.registry = module.NewRegistry(module.Env{Router: s.router, Store: s.store, Logger: log})
-	mods := standardModules(s.registry, cfg, s.store, opts.Version)
+	mods := standardModules(s.registry, cfg, s.store, opts.Version, secret)
 	for _, m := range mods.list {
 		if err := s.registry.Add(m); err != nil {
 			return nil, err
