@@ -208,9 +208,11 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 		// Against heap.pb.gz (go tool pprof -sample_index=alloc_space -base
 		// heap.pb.gz heap-after-close.pb.gz): what the hold and the
 		// closing of every session allocated.
-		if err := l.fetch(ctx, res, "/heap", "heap-after-close.pb.gz"); err != nil {
+		// The profile is as of the last GC: force one.
+		if err := l.fetch(ctx, res, "/heap?gc=1", "heap-after-close.pb.gz"); err != nil {
 			res.Notes = append(res.Notes, "pprof: "+err.Error())
 		}
+		_ = l.fetch(ctx, res, "/runtime-metrics", "runtime-metrics-after-close.txt")
 	}
 
 	<-cpuDone
