@@ -5,6 +5,7 @@
 package parley_test
 
 import (
+	"crypto/sha1" //nolint:gosec // XEP-0115 verification strings
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -159,6 +160,48 @@ var discoFeatures = map[string]string{
 	"urn:xmpp:blocking":                      "XEP-0191",
 	"urn:xmpp:ping":                          "XEP-0199",
 	"urn:xmpp:time":                          "XEP-0202",
+	"urn:xmpp:carbons:2":                     "XEP-0280",
+	"urn:xmpp:mam:2":                         "XEP-0313",
+	"urn:xmpp:mam:2#extended":                "XEP-0313",
+	"urn:xmpp:sid:0":                         "XEP-0359",
+	// Every pubsub feature goes to the XEP-0060 row; its check and those of
+	// XEP-0163, XEP-0223 and XEP-0384 exercise them.
+	"http://jabber.org/protocol/pubsub":                            "XEP-0060",
+	"http://jabber.org/protocol/pubsub#access-open":                "XEP-0060",
+	"http://jabber.org/protocol/pubsub#access-presence":            "XEP-0060",
+	"http://jabber.org/protocol/pubsub#access-roster":              "XEP-0060",
+	"http://jabber.org/protocol/pubsub#access-whitelist":           "XEP-0060",
+	"http://jabber.org/protocol/pubsub#auto-create":                "XEP-0060",
+	"http://jabber.org/protocol/pubsub#auto-subscribe":             "XEP-0060",
+	"http://jabber.org/protocol/pubsub#config-node":                "XEP-0060",
+	"http://jabber.org/protocol/pubsub#config-node-max":            "XEP-0060",
+	"http://jabber.org/protocol/pubsub#create-and-configure":       "XEP-0060",
+	"http://jabber.org/protocol/pubsub#create-nodes":               "XEP-0060",
+	"http://jabber.org/protocol/pubsub#delete-items":               "XEP-0060",
+	"http://jabber.org/protocol/pubsub#delete-nodes":               "XEP-0060",
+	"http://jabber.org/protocol/pubsub#filtered-notifications":     "XEP-0060",
+	"http://jabber.org/protocol/pubsub#item-ids":                   "XEP-0060",
+	"http://jabber.org/protocol/pubsub#last-published":             "XEP-0060",
+	"http://jabber.org/protocol/pubsub#manage-subscriptions":       "XEP-0060",
+	"http://jabber.org/protocol/pubsub#member-affiliation":         "XEP-0060",
+	"http://jabber.org/protocol/pubsub#meta-data":                  "XEP-0060",
+	"http://jabber.org/protocol/pubsub#modify-affiliations":        "XEP-0060",
+	"http://jabber.org/protocol/pubsub#outcast-affiliation":        "XEP-0060",
+	"http://jabber.org/protocol/pubsub#persistent-items":           "XEP-0060",
+	"http://jabber.org/protocol/pubsub#presence-notifications":     "XEP-0060",
+	"http://jabber.org/protocol/pubsub#presence-subscribe":         "XEP-0060",
+	"http://jabber.org/protocol/pubsub#publish":                    "XEP-0060",
+	"http://jabber.org/protocol/pubsub#publish-options":            "XEP-0060",
+	"http://jabber.org/protocol/pubsub#publish-only-affiliation":   "XEP-0060",
+	"http://jabber.org/protocol/pubsub#publisher-affiliation":      "XEP-0060",
+	"http://jabber.org/protocol/pubsub#purge-nodes":                "XEP-0060",
+	"http://jabber.org/protocol/pubsub#retract-items":              "XEP-0060",
+	"http://jabber.org/protocol/pubsub#retrieve-affiliations":      "XEP-0060",
+	"http://jabber.org/protocol/pubsub#retrieve-default":           "XEP-0060",
+	"http://jabber.org/protocol/pubsub#retrieve-items":             "XEP-0060",
+	"http://jabber.org/protocol/pubsub#retrieve-subscriptions":     "XEP-0060",
+	"http://jabber.org/protocol/pubsub#subscribe":                  "XEP-0060",
+	"http://jabber.org/protocol/pubsub#subscription-notifications": "XEP-0060",
 }
 
 // streamFeatures does the same for the namespaces of stream features,
@@ -607,9 +650,26 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if res := iq(t, p.alice, "x0030@localhost", `<query xmlns='http://jabber.org/protocol/disco#info'/>`); res.Attr("type") != "result" {
 			t.Errorf("disco#info of an account by a stranger: %s", res)
 		}
-		const ns = "http://jabber.org/protocol/disco#items"
-		if res := iq(t, p.alice, "localhost", `<query xmlns='`+ns+`'/>`); res.Attr("type") != "result" {
-			t.Errorf("disco#items of the server: %s", res)
+		// The server's items: the MUC service of the host.
+		res := mustResult(t, p.alice, "get", "localhost", `<query xmlns='`+nsDiscoItems+`'/>`)
+		var items []string
+		for it := range res.Child(nsDiscoItems, "query").Children() {
+			items = append(items, it.Attr("jid"))
+		}
+		if !slices.Contains(items, "conference.localhost") {
+			t.Errorf("disco#items of the server: %q, want conference.localhost", items)
+		}
+		// Nodes: an account's PEP nodes, and a node's items.
+		u := p.newUser(t, "x0030p", false)
+		const node = "urn:example:docs:x0030"
+		mustResult(t, u, "set", "", publishItem(node, "i1", `<x xmlns='urn:example:docs'/>`, "pubsub#access_model", "open"))
+		q := mustResult(t, p.alice, "get", "x0030p@localhost", `<query xmlns='`+nsDiscoItems+`'/>`).Child(nsDiscoItems, "query")
+		if it := q.Child(nsDiscoItems, "item"); q.ChildCount() != 1 || it.Attr("jid") != "x0030p@localhost" || it.Attr("node") != node {
+			t.Errorf("disco#items of an account with one open node: %s", q)
+		}
+		q = mustResult(t, p.alice, "get", "x0030p@localhost", `<query xmlns='`+nsDiscoItems+`' node='`+node+`'/>`).Child(nsDiscoItems, "query")
+		if it := q.Child(nsDiscoItems, "item"); q.ChildCount() != 1 || it.Attr("name") != "i1" {
+			t.Errorf("disco#items of a node: %s, want its item i1", q)
 		}
 	},
 	"XEP-0012": func(t *testing.T, p *probe) {
@@ -718,7 +778,12 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 	},
 	"XEP-0160": func(t *testing.T, p *probe) {
 		requireAdvertised(t, p, "XEP-0160")
-		offlineMessage(t, p, "x0160")
+		msg, _ := offlineMessage(t, p, "x0160")
+		// With the archive: the ID of the archive entry (XEP-0359).
+		c, _ := xmpptest.Login(t, p.srv, "x0160b", testPassword, "q")
+		if pg := mustQuery(t, c, ""); len(pg.ids) != 1 || stanzaIDBy(t, msg, "x0160b@localhost") != pg.ids[0] {
+			t.Errorf("the offline message %s, the archive %q: want the archive's ID as stanza-id", msg, pg.ids)
+		}
 	},
 	"XEP-0191": func(t *testing.T, p *probe) {
 		requireAdvertised(t, p, "XEP-0191")
@@ -748,6 +813,17 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		}
 		if stamp.Before(sent[0]) || stamp.After(sent[1]) {
 			t.Errorf("delay stamp %s is not when the message was sent, between %s and %s", d.Attr("stamp"), sent[0], sent[1])
+		}
+		// The archive's copy: when it was archived, to the millisecond.
+		c, _ := xmpptest.Login(t, p.srv, "x0203b", testPassword, "q")
+		pg := mustQuery(t, c, "")
+		if len(pg.results) != 1 {
+			t.Fatalf("archive of x0203b: %d results", len(pg.results))
+		}
+		d = pg.results[0].Child(nsForward, "forwarded").Child(nsDelay, "delay")
+		stamp, err = time.Parse(time.RFC3339Nano, d.Attr("stamp"))
+		if err != nil || !strings.HasSuffix(d.Attr("stamp"), "Z") || stamp.Before(sent[0]) || stamp.After(sent[1]) {
+			t.Errorf("the archive's delay %s: %v; want a UTC stamp between %s and %s", d, err, sent[0], sent[1])
 		}
 	},
 	"XEP-0237": func(t *testing.T, p *probe) {
@@ -788,6 +864,1109 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 			t.Errorf("no sasl-channel-binding feature: %s", p.tls13)
 		}
 	},
+	"XEP-0059": checkRSM,
+	"XEP-0060": checkPubSub,
+	"XEP-0115": checkCaps,
+	"XEP-0163": checkPEP,
+	"XEP-0223": checkPrivatePEP,
+	"XEP-0280": checkCarbons,
+	"XEP-0297": checkForwarding,
+	"XEP-0313": checkMAM,
+	"XEP-0334": checkHints,
+	"XEP-0359": checkStanzaIDs,
+	"XEP-0384": checkOMEMO,
+	"XEP-0441": checkMAMPrefs,
+}
+
+// ---------------------------------------------------------------------------
+// Checks of carbons, the archive and PEP: each one a real exchange between
+// users of its own.
+
+// Namespaces of those checks.
+const (
+	nsCarbons      = "urn:xmpp:carbons:2"
+	nsForward      = "urn:xmpp:forward:0"
+	nsMAM          = "urn:xmpp:mam:2"
+	nsSID          = "urn:xmpp:sid:0"
+	nsRSM          = "http://jabber.org/protocol/rsm"
+	nsHints        = "urn:xmpp:hints"
+	nsData         = "jabber:x:data"
+	nsDiscoInfo    = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems   = "http://jabber.org/protocol/disco#items"
+	nsCaps         = "http://jabber.org/protocol/caps"
+	nsPubSub       = "http://jabber.org/protocol/pubsub"
+	nsPubSubOwner  = nsPubSub + "#owner"
+	nsPubSubEvent  = nsPubSub + "#event"
+	nsPubSubErrors = nsPubSub + "#errors"
+	nsAddress      = "http://jabber.org/protocol/address"
+	nsOMEMO        = "urn:xmpp:omemo:2"
+)
+
+// nextID returns a stanza ID not used before by these checks.
+func nextID() string {
+	iqIDs++
+	return "docs-" + strconv.Itoa(iqIDs)
+}
+
+// drain pings the server from c and returns what c received before the
+// answer: everything the server had routed to c by the time it answered.
+// This is how a check shows that something was not sent.
+func drain(t *testing.T, c *xmpptest.Client) []*xmppcore.Element {
+	t.Helper()
+	id := nextID()
+	c.Send(`<iq type='get' id='` + id + `' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	var got []*xmppcore.Element
+	for {
+		el := c.Next()
+		if el.Local == "iq" && el.Attr("id") == id {
+			return got
+		}
+		got = append(got, el)
+	}
+}
+
+// exchange is request that also returns what arrived before the answer.
+func exchange(t *testing.T, c *xmpptest.Client, typ, to, payload string) (res *xmppcore.Element, before []*xmppcore.Element) {
+	t.Helper()
+	id := nextID()
+	if to != "" {
+		to = ` to='` + to + `'`
+	}
+	c.Send(`<iq type='` + typ + `' id='` + id + `'` + to + `>` + payload + `</iq>`)
+	for {
+		el := c.Next()
+		if el.Local == "iq" && el.Attr("id") == id {
+			return el, before
+		}
+		before = append(before, el)
+	}
+}
+
+// messages keeps the messages of els.
+func messages(els []*xmppcore.Element) []*xmppcore.Element {
+	var out []*xmppcore.Element
+	for _, el := range els {
+		if el.Local == "message" {
+			out = append(out, el)
+		}
+	}
+	return out
+}
+
+func dumpAll(els []*xmppcore.Element) string {
+	var b strings.Builder
+	for _, el := range els {
+		b.WriteString("\n\t")
+		b.WriteString(el.String())
+	}
+	return b.String()
+}
+
+// isMessageID matches the message with that id.
+func isMessageID(id string) func(*xmppcore.Element) bool {
+	return func(el *xmppcore.Element) bool { return el.Local == "message" && el.Attr("id") == id }
+}
+
+func isMessage(el *xmppcore.Element) bool { return el.Local == "message" }
+
+// chatTo is a chat message with a body.
+func chatTo(to, id, body, extra string) string {
+	return `<message type='chat' id='` + id + `' to='` + to + `'><body>` + body + `</body>` + extra + `</message>`
+}
+
+// befriend gives two available users a presence subscription both ways.
+func befriend(t *testing.T, a *xmpptest.Client, aBare string, b *xmpptest.Client, bBare string) {
+	t.Helper()
+	for _, s := range []struct {
+		from, to         *xmpptest.Client
+		fromBare, toBare string
+	}{{a, b, aBare, bBare}, {b, a, bBare, aBare}} {
+		s.from.Send(`<presence type='subscribe' to='` + s.toBare + `'/>`)
+		s.to.Expect(isPresence(s.fromBare, "subscribe"))
+		s.to.Send(`<presence type='subscribed' to='` + s.fromBare + `'/>`)
+		s.from.Expect(isPresence(s.toBare, "subscribed"))
+	}
+	drain(t, a)
+	drain(t, b)
+}
+
+// stanzaIDBy returns the id of the XEP-0359 stanza-id by 'by' in el, ""
+// without one; two of them fail the check.
+func stanzaIDBy(t *testing.T, el *xmppcore.Element, by string) string {
+	t.Helper()
+	id, n := "", 0
+	for ch := range el.Children() {
+		if ch.Is(nsSID, "stanza-id") && ch.Attr("by") == by {
+			id = ch.Attr("id")
+			n++
+		}
+	}
+	if n > 1 {
+		t.Errorf("%d stanza-ids by %s in %s", n, by, el)
+	}
+	return id
+}
+
+// --- XEP-0115 caps, as a client announces them
+
+const capsNode = "https://parley.im/docs"
+
+// capsVer is the XEP-0115 §5.1 verification string, with SHA-1, of a
+// client with one identity (client/pc, named Docs) and these features,
+// computed here independently of the server's code.
+func capsVer(features []string) string {
+	s := "client/pc//Docs<"
+	for _, f := range slices.Sorted(slices.Values(features)) {
+		s += f + "<"
+	}
+	sum := sha1.Sum([]byte(s)) //nolint:gosec // XEP-0115 sha-1
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// announceCaps sends available presence with caps standing for features,
+// answers the server's disco#info query (XEP-0115 §6.2) with answer (the
+// same features when the client is honest), and returns what arrived up
+// to the point where the server had the answer. Each check uses features
+// of its own, so that the server has not seen the verification string
+// before and must ask.
+func announceCaps(t *testing.T, c *xmpptest.Client, bare string, features, answer []string) []*xmppcore.Element {
+	t.Helper()
+	ver := capsVer(features)
+	c.Send(`<presence><c xmlns='` + nsCaps + `' hash='sha-1' node='` + capsNode + `' ver='` + ver + `'/></presence>`)
+	var before []*xmppcore.Element
+	var q *xmppcore.Element
+	for q == nil {
+		el := c.Next()
+		if el.Local == "iq" && el.Attr("type") == "get" && el.Child(nsDiscoInfo, "query") != nil {
+			q = el
+			break
+		}
+		before = append(before, el)
+	}
+	if q.Attr("from") != bare || q.Child(nsDiscoInfo, "query").Attr("node") != capsNode+"#"+ver {
+		t.Errorf("the server's caps query: %s; want one from %s for node %s#%s", q, bare, capsNode, ver)
+	}
+	var b strings.Builder
+	b.WriteString(`<iq type='result' id='` + q.Attr("id") + `' to='` + q.Attr("from") + `'>`)
+	b.WriteString(`<query xmlns='` + nsDiscoInfo + `' node='` + capsNode + `#` + ver + `'><identity category='client' type='pc' name='Docs'/>`)
+	for _, f := range answer {
+		b.WriteString(`<feature var='` + f + `'/>`)
+	}
+	b.WriteString(`</query></iq>`)
+	c.Send(b.String())
+	return append(before, drain(t, c)...)
+}
+
+// --- XEP-0313 queries
+
+// archivePage is what one archive query returned.
+type archivePage struct {
+	res     *xmppcore.Element   // the IQ answer
+	fin     *xmppcore.Element   // its <fin/>, nil on an error
+	ids     []string            // the result IDs, in the order received
+	msgs    []*xmppcore.Element // the forwarded messages
+	results []*xmppcore.Element // the <result/> elements
+}
+
+func (p archivePage) bodies() []string {
+	var out []string
+	for _, m := range p.msgs {
+		out = append(out, m.ChildText("", "body"))
+	}
+	return out
+}
+
+// rsmText returns the text of an RSM element of fin's set.
+func (p archivePage) rsm(name string) string {
+	if p.fin == nil {
+		return ""
+	}
+	return p.fin.Child(nsRSM, "set").ChildText(nsRSM, name)
+}
+
+// queryArchive sends an archive query with inner as the content of
+// <query/> to the user's own archive and collects the results up to the
+// answer.
+func queryArchive(t *testing.T, c *xmpptest.Client, inner string) archivePage {
+	t.Helper()
+	id := nextID()
+	c.Send(`<iq type='set' id='` + id + `'><query xmlns='` + nsMAM + `' queryid='q-` + id + `'>` + inner + `</query></iq>`)
+	var p archivePage
+	for {
+		el := c.Next()
+		if el.Local == "iq" && el.Attr("id") == id {
+			p.res, p.fin = el, el.Child(nsMAM, "fin")
+			if el.Attr("type") == "result" && p.fin == nil {
+				t.Errorf("archive query answered without <fin/>: %s", el)
+			}
+			return p
+		}
+		r := el.Child(nsMAM, "result")
+		if el.Local != "message" || r == nil || r.Attr("queryid") != "q-"+id {
+			continue
+		}
+		p.results = append(p.results, r)
+		p.ids = append(p.ids, r.Attr("id"))
+		var m *xmppcore.Element
+		if fwd := r.Child(nsForward, "forwarded"); fwd != nil {
+			m = fwd.Child("", "message")
+		}
+		if m == nil {
+			t.Errorf("archive result without a forwarded message: %s", el)
+			m = xmppcore.New("", "message")
+		}
+		p.msgs = append(p.msgs, m)
+	}
+}
+
+// mustQuery is queryArchive that fails the check unless the answer is a
+// result.
+func mustQuery(t *testing.T, c *xmpptest.Client, inner string) archivePage {
+	t.Helper()
+	p := queryArchive(t, c, inner)
+	if p.res.Attr("type") != "result" {
+		t.Fatalf("archive query %s: %s", inner, p.res)
+	}
+	return p
+}
+
+// mamForm is a query form with one value per field: var, value, ...
+func mamForm(pairs ...string) string {
+	x := `<x xmlns='` + nsData + `' type='submit'><field var='FORM_TYPE' type='hidden'><value>` + nsMAM + `</value></field>`
+	for i := 0; i+1 < len(pairs); i += 2 {
+		x += `<field var='` + pairs[i] + `'><value>` + pairs[i+1] + `</value></field>`
+	}
+	return x + `</x>`
+}
+
+// rsmSet is an RSM set with max and the elements in extra.
+func rsmSet(max int, extra string) string {
+	return `<set xmlns='` + nsRSM + `'><max>` + strconv.Itoa(max) + `</max>` + extra + `</set>`
+}
+
+// --- XEP-0060 requests
+
+// publishItem is a <pubsub/> publishing payload as item id (none when
+// empty) to node, with publish-options when opts has var, value pairs.
+func publishItem(node, id, payload string, opts ...string) string {
+	x := `<pubsub xmlns='` + nsPubSub + `'><publish node='` + node + `'>`
+	if id != "" {
+		x += `<item id='` + id + `'>` + payload + `</item>`
+	} else {
+		x += `<item>` + payload + `</item>`
+	}
+	x += `</publish>`
+	if len(opts) > 0 {
+		x += `<publish-options>` + dataForm(nsPubSub+"#publish-options", opts...) + `</publish-options>`
+	}
+	return x + `</pubsub>`
+}
+
+// dataForm is a submitted form of FORM_TYPE formType: var, value, ...
+func dataForm(formType string, pairs ...string) string {
+	x := `<x xmlns='` + nsData + `' type='submit'><field var='FORM_TYPE' type='hidden'><value>` + formType + `</value></field>`
+	for i := 0; i+1 < len(pairs); i += 2 {
+		x += `<field var='` + pairs[i] + `'><value>` + pairs[i+1] + `</value></field>`
+	}
+	return x + `</x>`
+}
+
+// formValue returns the first value of a field of the data form in el.
+func formValue(el *xmppcore.Element, v string) string {
+	if el == nil {
+		return ""
+	}
+	x := el.Child(nsData, "x")
+	if x == nil {
+		return ""
+	}
+	for f := range x.Children() {
+		if f.Is(nsData, "field") && f.Attr("var") == v {
+			return f.ChildText(nsData, "value")
+		}
+	}
+	return ""
+}
+
+// appCondition returns the application-specific condition of an error
+// in the pubsub#errors namespace, "" without one.
+func appCondition(el *xmppcore.Element) string {
+	if e := el.Child("", "error"); e != nil {
+		for ch := range e.Children() {
+			if ch.Space == nsPubSubErrors {
+				return ch.Local
+			}
+		}
+	}
+	return ""
+}
+
+// itemIDs lists the item IDs of the <items/> of a pubsub answer.
+func itemIDs(res *xmppcore.Element) []string {
+	var out []string
+	if ps := res.Child(nsPubSub, "pubsub"); ps != nil {
+		if items := ps.Child(nsPubSub, "items"); items != nil {
+			for it := range items.Children() {
+				out = append(out, it.Attr("id"))
+			}
+		}
+	}
+	return out
+}
+
+// getItems asks to's PEP service for the items of node.
+func getItems(t *testing.T, c *xmpptest.Client, to, node, attrs string) *xmppcore.Element {
+	t.Helper()
+	return request(t, c, "get", to, `<pubsub xmlns='`+nsPubSub+`'><items node='`+node+`'`+attrs+`/></pubsub>`)
+}
+
+// event returns the pubsub event of a notification, nil when el is none.
+func event(el *xmppcore.Element) *xmppcore.Element {
+	if el.Local != "message" {
+		return nil
+	}
+	return el.Child(nsPubSubEvent, "event")
+}
+
+// isEvent matches a notification from owner whose event has a child
+// named local about node (the item ID, when not empty, in <items/>).
+func isEvent(owner, local, node, item string) func(*xmppcore.Element) bool {
+	return func(el *xmppcore.Element) bool {
+		ev := event(el)
+		if ev == nil || el.Attr("from") != owner {
+			return false
+		}
+		ch := ev.Child(nsPubSubEvent, local)
+		if ch == nil || ch.Attr("node") != node {
+			return false
+		}
+		if item == "" {
+			return true
+		}
+		for it := range ch.Children() {
+			if it.Attr("id") == item {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// --- the checks
+
+func checkCarbons(t *testing.T, p *probe) {
+	requireAdvertised(t, p, "XEP-0280")
+	const a, b = "x0280a@localhost", "x0280b@localhost"
+	phone := p.newUser(t, "x0280a", true) // x0280a@localhost/r
+	desk, _ := xmpptest.Login(t, p.srv, "x0280a", testPassword, "desk")
+	desk.Send(`<presence/>`)
+	bob := p.newUser(t, "x0280b", true)
+	mustResult(t, desk, "set", "", `<enable xmlns='`+nsCarbons+`'/>`)
+	drain(t, desk)
+
+	// wrapped checks a carbon copy and returns the message inside.
+	wrapped := func(el *xmppcore.Element, kind string) *xmppcore.Element {
+		t.Helper()
+		w := el.Child(nsCarbons, kind)
+		if el.Attr("from") != a || el.Attr("to") != a+"/desk" || w == nil || w.Child(nsForward, "forwarded") == nil {
+			t.Fatalf("want a %s copy from %s to the desk: %s", kind, a, el)
+		}
+		m := w.Child(nsForward, "forwarded").Child("", "message")
+		if m == nil {
+			t.Fatalf("no message in the forwarded copy: %s", el)
+		}
+		return m
+	}
+
+	// Received: bob writes to the phone; the desk sees a copy.
+	bob.Send(chatTo(a+"/r", "c1", "to the phone", ""))
+	phone.Expect(isMessageID("c1"))
+	m := wrapped(desk.Expect(isMessage), "received")
+	if m.Attr("id") != "c1" || m.Attr("from") != b+"/r" || m.Attr("to") != a+"/r" || m.ChildText("", "body") != "to the phone" {
+		t.Errorf("received copy of c1: %s", m)
+	}
+
+	// Sent: the phone answers; the desk sees that too, with the
+	// sender's stanza-id (XEP-0313 §4), which bob does not see.
+	phone.Send(chatTo(b, "c2", "from the phone", ""))
+	m = wrapped(desk.Expect(isMessage), "sent")
+	if m.Attr("id") != "c2" || m.Attr("from") != a+"/r" || m.Attr("to") != b || m.ChildText("", "body") != "from the phone" {
+		t.Errorf("sent copy of c2: %s", m)
+	}
+	if stanzaIDBy(t, m, a) == "" {
+		t.Errorf("the sent copy has no stanza-id by %s: %s", a, m)
+	}
+	if got := bob.Expect(isMessageID("c2")); stanzaIDBy(t, got, a) != "" {
+		t.Errorf("bob sees alice's own stanza-id: %s", got)
+	}
+
+	// §6: <private/> (with <no-copy/>, as §9 asks) and the XEP-0334 hint
+	// alone each keep a message from being copied: the desk's next copy
+	// is c5's.
+	phone.Send(chatTo(b, "c3", "private", `<private xmlns='`+nsCarbons+`'/><no-copy xmlns='`+nsHints+`'/>`))
+	phone.Send(chatTo(b, "c4", "no-copy", `<no-copy xmlns='`+nsHints+`'/>`))
+	phone.Send(chatTo(b, "c5", "public again", ""))
+	if m := wrapped(desk.Expect(isMessage), "sent"); m.Attr("id") != "c5" {
+		t.Errorf("the desk's next copy is of %s, want c5 (c3 and c4 are private)", m)
+	}
+	// Groupchat and headline messages are not copied either: §6.1.
+	bob.Send(`<message type='headline' id='c6' to='` + a + `/r'><body>news</body></message>`)
+	phone.Expect(isMessageID("c6"))
+
+	// Disabled: no more copies.
+	mustResult(t, desk, "set", "", `<disable xmlns='`+nsCarbons+`'/>`)
+	bob.Send(chatTo(a+"/r", "c7", "after disable", ""))
+	phone.Expect(isMessageID("c7"))
+	if got := messages(drain(t, desk)); len(got) != 0 {
+		t.Errorf("the desk got messages after a headline and with carbons disabled: %s", dumpAll(got))
+	}
+	// Only the account's own resources enable carbons.
+	if res := request(t, bob, "set", a, `<enable xmlns='`+nsCarbons+`'/>`); condition(res) != "not-allowed" {
+		t.Errorf("enabling carbons for another account: %s, want not-allowed", res)
+	}
+}
+
+func checkForwarding(t *testing.T, p *probe) {
+	a := p.newUser(t, "x0297a", true)
+	b := p.newUser(t, "x0297b", true)
+	a.Send(chatTo("x0297b@localhost", "f1", "forward me", `<thread>th</thread>`))
+	b.Expect(isMessageID("f1"))
+	pg := mustQuery(t, b, "")
+	if len(pg.results) != 1 {
+		t.Fatalf("archive of x0297b: %d results, want 1", len(pg.results))
+	}
+	fwd := pg.results[0].Child(nsForward, "forwarded")
+	m := pg.msgs[0]
+	if fwd.Child(nsDelay, "delay") == nil {
+		t.Errorf("forwarded without delay: %s", fwd)
+	}
+	// The message as it was, in jabber:client (pg.msgs holds it only if
+	// it is: in another namespace the client's parser would not put it
+	// in the content namespace).
+	if m.Attr("from") != "x0297a@localhost/r" || m.Attr("to") != "x0297b@localhost" || m.Attr("id") != "f1" ||
+		m.Attr("type") != "chat" || m.ChildText("", "body") != "forward me" || m.ChildText("", "thread") != "th" {
+		t.Errorf("forwarded message: %s", m)
+	}
+}
+
+func checkMAM(t *testing.T, p *probe) {
+	requireAdvertised(t, p, "XEP-0313")
+	const a, b = "x0313a@localhost", "x0313b@localhost"
+	alice := p.newUser(t, "x0313a", true)
+	bob := p.newUser(t, "x0313b", true)
+	var bodies, live []string
+	for i := range 5 {
+		body := "m" + strconv.Itoa(i+1)
+		bodies = append(bodies, body)
+		alice.Send(chatTo(b, body, body, ""))
+		got := bob.Expect(isMessageID(body))
+		live = append(live, stanzaIDBy(t, got, b))
+	}
+	if slices.Contains(live, "") {
+		t.Fatalf("a message delivered without stanza-id: %q", live)
+	}
+
+	// Forward in pages of two, from the start: the same IDs bob saw.
+	var got, ids []string
+	after := ""
+	for n := 0; ; n++ {
+		extra := ""
+		if after != "" {
+			extra = `<after>` + after + `</after>`
+		}
+		pg := mustQuery(t, bob, mamForm("with", a)+rsmSet(2, extra))
+		got, ids = append(got, pg.bodies()...), append(ids, pg.ids...)
+		if pg.rsm("count") != "5" {
+			t.Errorf("page %d: count %q, want 5", n, pg.rsm("count"))
+		}
+		if pg.fin.Attr("complete") == "true" {
+			break
+		}
+		if n == 3 || len(pg.ids) == 0 {
+			t.Fatalf("page %d not complete: %s", n, pg.res)
+		}
+		after = pg.rsm("last")
+	}
+	if !slices.Equal(got, bodies) || !slices.Equal(ids, live) {
+		t.Errorf("bob's archive paged forward: %q with IDs %q, want %q with the IDs seen live %q", got, ids, bodies, live)
+	}
+
+	// The last page (an empty <before/>), flipped: newest first.
+	pg := mustQuery(t, bob, rsmSet(2, `<before/>`)+`<flip-page/>`)
+	if !slices.Equal(pg.bodies(), []string{"m5", "m4"}) || pg.fin.Attr("complete") != "false" {
+		t.Errorf("last page flipped: %q, %s; want [m5 m4], not complete", pg.bodies(), pg.fin)
+	}
+	// The page before m4.
+	pg = mustQuery(t, bob, rsmSet(2, `<before>`+live[3]+`</before>`))
+	if !slices.Equal(pg.bodies(), []string{"m2", "m3"}) {
+		t.Errorf("page before m4: %q, want [m2 m3]", pg.bodies())
+	}
+
+	// urn:xmpp:mam:2#extended: after-id, before-id, ids, metadata.
+	pg = mustQuery(t, bob, mamForm("after-id", live[0], "before-id", live[4]))
+	if !slices.Equal(pg.bodies(), []string{"m2", "m3", "m4"}) {
+		t.Errorf("after-id m1, before-id m5: %q, want [m2 m3 m4]", pg.bodies())
+	}
+	pg = mustQuery(t, bob, mamForm("ids", live[2]))
+	if !slices.Equal(pg.bodies(), []string{"m3"}) {
+		t.Errorf("ids m3: %q", pg.bodies())
+	}
+	md := mustResult(t, bob, "get", "", `<metadata xmlns='`+nsMAM+`'/>`).Child(nsMAM, "metadata")
+	if md.Child(nsMAM, "start").Attr("id") != live[0] || md.Child(nsMAM, "end").Attr("id") != live[4] {
+		t.Errorf("metadata: %s, want start %s and end %s", md, live[0], live[4])
+	}
+	if res := queryArchive(t, bob, mamForm("after-id", "no-such-id")).res; condition(res) != "item-not-found" {
+		t.Errorf("after-id of an unknown ID: %s, want item-not-found", res)
+	}
+
+	// The sender's archive has them too, once each; only the owner reads
+	// an archive.
+	if pg := mustQuery(t, alice, mamForm("with", b)); !slices.Equal(pg.bodies(), bodies) {
+		t.Errorf("alice's archive: %q, want %q", pg.bodies(), bodies)
+	}
+	if res := request(t, alice, "set", b, `<query xmlns='`+nsMAM+`'/>`); condition(res) != "forbidden" {
+		t.Errorf("a query of another user's archive: %s, want forbidden", res)
+	}
+	// The form (§4.1.5); a field it does not list is refused.
+	if res := mustResult(t, bob, "get", "", `<query xmlns='`+nsMAM+`'/>`); res.Child(nsMAM, "query").Child(nsData, "x") == nil {
+		t.Errorf("the query form: %s", res)
+	}
+	if res := queryArchive(t, bob, mamForm("full-text-search", "m1")).res; condition(res) != "feature-not-implemented" {
+		t.Errorf("an unknown form field: %s, want feature-not-implemented", res)
+	}
+}
+
+func checkRSM(t *testing.T, p *probe) {
+	alice := p.newUser(t, "x0059a", true)
+	bob := p.newUser(t, "x0059b", true)
+	for i := range 4 {
+		id := "r" + strconv.Itoa(i+1)
+		alice.Send(chatTo("x0059b@localhost", id, id, ""))
+		bob.Expect(isMessageID(id))
+	}
+	all := mustQuery(t, bob, "")
+	if len(all.ids) != 4 {
+		t.Fatalf("x0059b's archive: %q", all.bodies())
+	}
+	// §2.7: the count alone.
+	pg := mustQuery(t, bob, rsmSet(0, ""))
+	if len(pg.ids) != 0 || pg.rsm("count") != "4" || pg.rsm("first") != "" {
+		t.Errorf("max 0: %d results, %s; want none, count 4, no first", len(pg.ids), pg.fin)
+	}
+	// §2.6: index; first carries it.
+	pg = mustQuery(t, bob, rsmSet(2, `<index>1</index>`))
+	first := pg.fin.Child(nsRSM, "set").Child(nsRSM, "first")
+	if !slices.Equal(pg.bodies(), []string{"r2", "r3"}) || first == nil || first.Attr("index") != "1" ||
+		first.Text() != all.ids[1] || pg.rsm("last") != all.ids[2] {
+		t.Errorf("index 1, max 2: %q, %s", pg.bodies(), pg.fin)
+	}
+	// §2.3, §2.4: after and before; the last page is an empty before.
+	if pg := mustQuery(t, bob, rsmSet(10, `<after>`+all.ids[1]+`</after>`)); !slices.Equal(pg.bodies(), []string{"r3", "r4"}) {
+		t.Errorf("after r2: %q", pg.bodies())
+	}
+	if pg := mustQuery(t, bob, rsmSet(1, `<before>`+all.ids[1]+`</before>`)); !slices.Equal(pg.bodies(), []string{"r1"}) {
+		t.Errorf("before r2: %q", pg.bodies())
+	}
+	if pg := mustQuery(t, bob, rsmSet(1, `<before/>`)); !slices.Equal(pg.bodies(), []string{"r4"}) {
+		t.Errorf("the last page: %q", pg.bodies())
+	}
+	// §2.6: an item the set does not have.
+	if res := queryArchive(t, bob, rsmSet(1, `<after>nothing-like-it</after>`)).res; condition(res) != "item-not-found" {
+		t.Errorf("after an unknown item: %s, want item-not-found", res)
+	}
+}
+
+func checkStanzaIDs(t *testing.T, p *probe) {
+	requireAdvertised(t, p, "XEP-0359")
+	const b = "x0359b@localhost"
+	alice := p.newUser(t, "x0359a", true)
+	bob := p.newUser(t, "x0359b", true)
+	// A stanza-id by bob that alice made up is replaced (§4 rule 2); one
+	// by someone else is left; the origin-id goes through.
+	alice.Send(chatTo(b, "s1", "hello", `<stanza-id xmlns='`+nsSID+`' by='`+b+`' id='forged'/>`+
+		`<stanza-id xmlns='`+nsSID+`' by='elsewhere.example' id='theirs'/><origin-id xmlns='`+nsSID+`' id='o-1'/>`))
+	got := bob.Expect(isMessageID("s1"))
+	sid := stanzaIDBy(t, got, b)
+	if sid == "" || sid == "forged" {
+		t.Errorf("stanza-id by bob on delivery: %q in %s", sid, got)
+	}
+	if stanzaIDBy(t, got, "elsewhere.example") != "theirs" || got.Child(nsSID, "origin-id").Attr("id") != "o-1" {
+		t.Errorf("the other stanza-id or the origin-id was not kept: %s", got)
+	}
+	// A message to the full JID gets one too.
+	alice.Send(chatTo(b+"/r", "s2", "again", ""))
+	sid2 := stanzaIDBy(t, bob.Expect(isMessageID("s2")), b)
+	// They name the archived messages.
+	if pg := mustQuery(t, bob, ""); !slices.Equal(pg.ids, []string{sid, sid2}) {
+		t.Errorf("bob's archive IDs %q, want the stanza-ids %q", pg.ids, []string{sid, sid2})
+	}
+}
+
+func checkHints(t *testing.T, p *probe) {
+	const a, b = "x0334a@localhost", "x0334b@localhost"
+	alice := p.newUser(t, "x0334a", true)
+	bob := p.newUser(t, "x0334b", true)
+	desk, _ := xmpptest.Login(t, p.srv, "x0334a", testPassword, "desk")
+	desk.Send(`<presence/>`)
+	mustResult(t, desk, "set", "", `<enable xmlns='`+nsCarbons+`'/>`)
+	drain(t, desk)
+
+	// no-store and no-permanent-store: delivered, not archived (no
+	// stanza-id); store: a chat state alone is archived.
+	alice.Send(chatTo(b, "h1", "no-store", `<no-store xmlns='`+nsHints+`'/>`))
+	alice.Send(chatTo(b, "h2", "no-permanent-store", `<no-permanent-store xmlns='`+nsHints+`'/>`))
+	alice.Send(`<message type='chat' id='h3' to='` + b + `'><active xmlns='http://jabber.org/protocol/chatstates'/><store xmlns='` + nsHints + `'/></message>`)
+	alice.Send(`<message type='chat' id='h4' to='` + b + `'><active xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	for _, id := range []string{"h1", "h2", "h3", "h4"} {
+		got := bob.Expect(isMessageID(id))
+		if archived := stanzaIDBy(t, got, b) != ""; archived != (id == "h3") {
+			t.Errorf("%s delivered with stanza-id %v: %s", id, archived, got)
+		}
+	}
+	for who, c := range map[string]*xmpptest.Client{a: alice, b: bob} {
+		pg := mustQuery(t, c, "")
+		var got []string
+		for _, m := range pg.msgs {
+			got = append(got, m.Attr("id"))
+		}
+		if !slices.Equal(got, []string{"h3"}) {
+			t.Errorf("archive of %s: %q, want [h3]", who, got)
+		}
+	}
+	// no-copy: no carbon. The desk's first copy from here on is h6's.
+	drain(t, desk)
+	alice.Send(chatTo(b, "h5", "no-copy", `<no-copy xmlns='`+nsHints+`'/>`))
+	alice.Send(chatTo(b, "h6", "copied", ""))
+	if m := desk.Expect(isMessage); m.Child(nsCarbons, "sent") == nil ||
+		m.Child(nsCarbons, "sent").Child(nsForward, "forwarded").Child("", "message").Attr("id") != "h6" {
+		t.Errorf("the desk's first copy after a no-copy message: %s, want h6's", m)
+	}
+	// no-store to an offline user: refused, as nothing may keep it;
+	// no-permanent-store: kept offline (temporary storage) and delivered,
+	// never archived.
+	p.srv.AddUser(t, "x0334c", testPassword)
+	alice.Send(chatTo("x0334c@localhost", "h7", "no-store offline", `<no-store xmlns='`+nsHints+`'/>`))
+	if e := alice.Expect(isMessageID("h7")); condition(e) != "service-unavailable" {
+		t.Errorf("no-store to an offline user: %s, want service-unavailable", e)
+	}
+	alice.Send(chatTo("x0334c@localhost", "h8", "no-permanent-store offline", `<no-permanent-store xmlns='`+nsHints+`'/>`))
+	drain(t, alice)
+	carol, _ := xmpptest.Login(t, p.srv, "x0334c", testPassword, "r")
+	carol.Send(`<presence/>`)
+	if got := carol.Expect(isMessage); got.Attr("id") != "h8" || stanzaIDBy(t, got, "x0334c@localhost") != "" {
+		t.Errorf("offline delivery of a no-permanent-store message: %s, want h8 without stanza-id", got)
+	}
+	if pg := mustQuery(t, carol, ""); len(pg.ids) != 0 {
+		t.Errorf("carol's archive: %q, want nothing", pg.bodies())
+	}
+}
+
+func checkMAMPrefs(t *testing.T, p *probe) {
+	const a = "x0441a@localhost"
+	alice := p.newUser(t, "x0441a", true)
+	bob := p.newUser(t, "x0441b", true)
+	carol := p.newUser(t, "x0441c", true)
+	prefs := mustResult(t, alice, "get", "", `<prefs xmlns='`+nsMAM+`'/>`).Child(nsMAM, "prefs")
+	if prefs == nil || prefs.Attr("default") != "always" {
+		t.Errorf("the server's default preferences: %s, want default always", prefs)
+	}
+	mustResult(t, alice, "set", "", `<prefs xmlns='`+nsMAM+`' default='never'><always><jid>x0441b@localhost</jid></always><never/></prefs>`)
+	prefs = mustResult(t, alice, "get", "", `<prefs xmlns='`+nsMAM+`'/>`).Child(nsMAM, "prefs")
+	if prefs.Attr("default") != "never" || prefs.Child(nsMAM, "always").ChildText(nsMAM, "jid") != "x0441b@localhost" {
+		t.Errorf("preferences read back: %s", prefs)
+	}
+	// archived reports whether from's message to alice was archived
+	// (delivered with a stanza-id).
+	archived := func(from *xmpptest.Client, id string) bool {
+		t.Helper()
+		from.Send(chatTo(a, id, id, ""))
+		return stanzaIDBy(t, alice.Expect(isMessageID(id)), a) != ""
+	}
+	if !archived(bob, "p1") || archived(carol, "p2") {
+		t.Error("default never with bob always: want bob's message archived and carol's not")
+	}
+	// roster: contacts in the roster only, whatever the subscription.
+	mustResult(t, alice, "set", "", `<prefs xmlns='`+nsMAM+`' default='roster'><always/><never/></prefs>`)
+	if archived(carol, "p3") {
+		t.Error("default roster: carol, not in the roster, archived")
+	}
+	mustResult(t, alice, "set", "", `<query xmlns='`+nsRoster+`'><item jid='x0441c@localhost'/></query>`)
+	if !archived(carol, "p4") {
+		t.Error("default roster: carol, in the roster, not archived")
+	}
+	if pg := mustQuery(t, alice, ""); !slices.Equal(pg.bodies(), []string{"p1", "p4"}) {
+		t.Errorf("alice's archive: %q, want [p1 p4]", pg.bodies())
+	}
+}
+
+func checkCaps(t *testing.T, p *probe) {
+	const a, node = "x0115a@localhost", "urn:example:docs:x0115"
+	alice := p.newUser(t, "x0115a", true)
+	honest := p.newUser(t, "x0115b", true)
+	liar := p.newUser(t, "x0115c", true)
+	legacy := p.newUser(t, "x0115d", true)
+	befriend(t, alice, a, honest, "x0115b@localhost")
+	befriend(t, alice, a, liar, "x0115c@localhost")
+	befriend(t, alice, a, legacy, "x0115d@localhost")
+	want := []string{nsDiscoInfo, node + "+notify", "urn:example:docs:x0115:honest"}
+	announceCaps(t, honest, "x0115b@localhost", want, want)
+	// The liar's verification string does not match the answer: it is not
+	// trusted, whatever the answer says.
+	lie := []string{nsDiscoInfo, node + "+notify", "urn:example:docs:x0115:liar"}
+	announceCaps(t, liar, "x0115c@localhost", lie, append(slices.Clone(lie), "urn:example:docs:x0115:more"))
+	// Legacy caps (no hash, §5.4): not asked about, not used.
+	legacy.Send(`<presence><c xmlns='` + nsCaps + `' node='` + capsNode + `' ver='1.0' ext='notify'/></presence>`)
+	for _, el := range drain(t, legacy) {
+		if el.Local == "iq" {
+			t.Errorf("the server asked about legacy caps: %s", el)
+		}
+	}
+	mustResult(t, alice, "set", "", publishItem(node, "i1", `<x xmlns='urn:example:docs'/>`, "pubsub#access_model", "presence"))
+	honest.Expect(isEvent(a, "items", node, "i1"))
+	for who, c := range map[string]*xmpptest.Client{"a contact whose caps did not verify": liar, "a contact with legacy caps": legacy} {
+		if got := messages(drain(t, c)); len(got) != 0 {
+			t.Errorf("%s got %s", who, dumpAll(got))
+		}
+	}
+}
+
+func checkPEP(t *testing.T, p *probe) {
+	const a, b, node = "x0163a@localhost", "x0163b@localhost", "http://jabber.org/protocol/tune"
+	alice := p.newUser(t, "x0163a", true)
+	bob := p.newUser(t, "x0163b", true)
+	stranger := p.newUser(t, "x0163c", true)
+	aliceDesk, _ := xmpptest.Login(t, p.srv, "x0163a", testPassword, "desk")
+	aliceDesk.Send(`<presence/>`)
+	befriend(t, alice, a, bob, b)
+	drain(t, aliceDesk)
+	// The account is a PEP service (§1, §6).
+	res := mustResult(t, bob, "get", a, `<query xmlns='`+nsDiscoInfo+`'/>`)
+	found := false
+	for id := range res.Child(nsDiscoInfo, "query").Children() {
+		found = found || (id.Local == "identity" && id.Attr("category") == "pubsub" && id.Attr("type") == "pep")
+	}
+	if !found {
+		t.Errorf("no pubsub/pep identity on the account: %s", res)
+	}
+	features := []string{nsDiscoInfo, node, node + "+notify", "urn:example:docs:x0163"}
+	announceCaps(t, bob, b, features, features)
+	other := append(slices.Clone(features), "urn:example:docs:x0163:other")
+	announceCaps(t, stranger, "x0163c@localhost", other, other)
+
+	// Auto-create on first publish, then notifications: bob (a contact
+	// asking for tune+notify), alice's other resource (her own, caps
+	// unknown), not the stranger.
+	tune := `<tune xmlns='` + node + `'><artist>Yes</artist><title>Heart of the Sunrise</title></tune>`
+	mustResult(t, alice, "set", "", publishItem(node, "", tune))
+	got := bob.Expect(isEvent(a, "items", node, ""))
+	item := event(got).Child(nsPubSubEvent, "items").Child(nsPubSubEvent, "item")
+	if got.Attr("type") != "headline" || item == nil || item.Child(node, "tune").ChildText(node, "title") != "Heart of the Sunrise" {
+		t.Errorf("bob's notification: %s", got)
+	}
+	if addr := got.Child(nsAddress, "addresses"); addr == nil || addr.Child(nsAddress, "address").Attr("jid") != a+"/r" {
+		t.Errorf("no XEP-0033 replyto naming the publishing resource (§4.3.2): %s", got)
+	}
+	aliceDesk.Expect(isEvent(a, "items", node, item.Attr("id")))
+	if got := messages(drain(t, stranger)); len(got) != 0 {
+		t.Errorf("a stranger got %s", dumpAll(got))
+	}
+	// The node is in the account's disco#items for bob, not for the
+	// stranger (presence access, §5).
+	items := func(c *xmpptest.Client) int {
+		return mustResult(t, c, "get", a, `<query xmlns='`+nsDiscoItems+`'/>`).Child(nsDiscoItems, "query").ChildCount()
+	}
+	if n, m := items(bob), items(stranger); n != 1 || m != 0 {
+		t.Errorf("disco#items of the account: %d for bob, %d for the stranger; want 1 and 0", n, m)
+	}
+	// The last item at a new resource's initial presence (§4.3.3): caps
+	// known already, so at once, with the publication time.
+	phone, _ := xmpptest.Login(t, p.srv, "x0163b", testPassword, "phone")
+	phone.Send(`<presence><c xmlns='` + nsCaps + `' hash='sha-1' node='` + capsNode + `' ver='` + capsVer(features) + `'/></presence>`)
+	last := phone.Expect(isEvent(a, "items", node, item.Attr("id")))
+	if d := last.Child(nsDelay, "delay"); d == nil || d.Attr("from") != a {
+		t.Errorf("the last item at initial presence has no delay from %s: %s", a, last)
+	}
+}
+
+func checkPrivatePEP(t *testing.T, p *probe) {
+	const a, node = "x0223a@localhost", "urn:xmpp:bookmarks:1"
+	if !slices.Contains(p.serverDisco, nsPubSub+"#publish-options") || !slices.Contains(p.accountDisco, nsPubSub+"#publish-options") {
+		t.Errorf("publish-options not advertised on both the server and the account (§6)")
+	}
+	alice := p.newUser(t, "x0223a", true)
+	bob := p.newUser(t, "x0223b", true)
+	befriend(t, alice, a, bob, "x0223b@localhost")
+	features := []string{nsDiscoInfo, node + "+notify", "urn:example:docs:x0223"}
+	announceCaps(t, bob, "x0223b@localhost", features, features)
+	// XEP-0402 §3's publish: the private node options of XEP-0223 §3.
+	opts := []string{"pubsub#persist_items", "true", "pubsub#access_model", "whitelist",
+		"pubsub#max_items", "max", "pubsub#send_last_published_item", "never"}
+	bm := `<conference xmlns='urn:xmpp:bookmarks:1' name='Docs' autojoin='true'/>`
+	mustResult(t, alice, "set", "", publishItem(node, "room@conference.localhost", bm, opts...))
+	mustResult(t, alice, "set", "", publishItem(node, "other@conference.localhost", bm, opts...))
+	if ids := itemIDs(mustResult(t, alice, "get", "", `<pubsub xmlns='`+nsPubSub+`'><items node='`+node+`'/></pubsub>`)); len(ids) != 2 {
+		t.Errorf("alice's bookmarks: %q, want two", ids)
+	}
+	// Private: her contact may neither read them nor hear of them.
+	if res := getItems(t, bob, a, node, ""); condition(res) != "not-allowed" || appCondition(res) != "closed-node" {
+		t.Errorf("a contact reading a whitelist node: %s, want not-allowed with closed-node", res)
+	}
+	if got := messages(drain(t, bob)); len(got) != 0 {
+		t.Errorf("a contact asking for bookmarks+notify got %s", dumpAll(got))
+	}
+	// Publishing with other options fails the precondition (§7.1.5).
+	res := request(t, alice, "set", "", publishItem(node, "x", bm, "pubsub#access_model", "open"))
+	if condition(res) != "conflict" || appCondition(res) != "precondition-not-met" {
+		t.Errorf("publish-options that do not match: %s, want conflict with precondition-not-met", res)
+	}
+}
+
+func checkOMEMO(t *testing.T, p *probe) {
+	const a, b = "x0384a@localhost", "x0384b@localhost"
+	const devices, bundles = "urn:xmpp:omemo:2:devices", "urn:xmpp:omemo:2:bundles"
+	alice := p.newUser(t, "x0384a", true)
+	bob := p.newUser(t, "x0384b", true)
+	stranger := p.newUser(t, "x0384c", true)
+	befriend(t, alice, a, bob, b)
+	features := []string{nsDiscoInfo, devices + "+notify", "urn:example:docs:x0384"}
+	announceCaps(t, bob, b, features, features)
+	// §5.3.1: the device list, open; §5.3.2: one bundle per device.
+	list := `<devices xmlns='` + nsOMEMO + `'><device id='12345'/><device id='4223'/></devices>`
+	mustResult(t, alice, "set", "", publishItem(devices, "current", list, "pubsub#access_model", "open"))
+	for _, id := range []string{"12345", "4223"} {
+		mustResult(t, alice, "set", "", publishItem(bundles, id, `<bundle xmlns='`+nsOMEMO+`'><spk id='1'>AAAA</spk></bundle>`,
+			"pubsub#max_items", "max", "pubsub#access_model", "open"))
+	}
+	got := bob.Expect(isEvent(a, "items", devices, "current"))
+	if ds := event(got).Child(nsPubSubEvent, "items").Child(nsPubSubEvent, "item").Child(nsOMEMO, "devices"); ds == nil || ds.ChildCount() != 2 {
+		t.Errorf("bob's device list notification: %s", got)
+	}
+	// Someone without a subscription fetches both before a first message.
+	if ids := itemIDs(getItems(t, stranger, a, devices, "")); !slices.Equal(ids, []string{"current"}) {
+		t.Errorf("the device list read by a stranger: %q", ids)
+	}
+	ids := itemIDs(getItems(t, stranger, a, bundles, ""))
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"12345", "4223"}) {
+		t.Errorf("the bundles read by a stranger: %q, want both devices'", ids)
+	}
+	// An encrypted message without body is archived (and delivered).
+	alice.Send(`<message type='chat' id='o1' to='` + b + `'><encrypted xmlns='` + nsOMEMO + `'><header sid='12345'/><payload>AAAA</payload></encrypted></message>`)
+	alice.Send(`<message type='chat' id='o2' to='` + b + `'><encrypted xmlns='` + nsOMEMO + `'><header sid='12345'/><payload>BBBB</payload></encrypted></message>`)
+	bob.Expect(isMessageID("o2"))
+	pg := mustQuery(t, bob, mamForm("with", a))
+	if len(pg.msgs) != 2 || pg.msgs[1].Child(nsOMEMO, "encrypted") == nil {
+		t.Errorf("bob's archive of encrypted messages: %d results", len(pg.msgs))
+	}
+}
+
+func checkPubSub(t *testing.T, p *probe) {
+	requireAdvertised(t, p, "XEP-0060")
+	const (
+		o, f, s      = "x0060o@localhost", "x0060f@localhost", "x0060s@localhost"
+		node, wlNode = "docs/open", "docs/whitelist"
+	)
+	owner := p.newUser(t, "x0060o", true)
+	friend := p.newUser(t, "x0060f", true)      // a contact: subscription both
+	stranger := p.newUser(t, "x0060s", true)    // no subscription
+	publisher := p.newUser(t, "x0060p", true)   // made publisher
+	publishOnly := p.newUser(t, "x0060q", true) // made publish-only
+	befriend(t, owner, o, friend, f)
+	owned := func(typ, payload string) *xmppcore.Element {
+		t.Helper()
+		return mustResult(t, owner, typ, "", `<pubsub xmlns='`+nsPubSubOwner+`'>`+payload+`</pubsub>`)
+	}
+	nodeConfig := func(pairs ...string) string { return dataForm(nsPubSub+"#node_config", pairs...) }
+
+	// create-nodes, create-and-configure, config-node-max.
+	mustResult(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='`+node+`'/><configure>`+
+		nodeConfig("pubsub#access_model", "open", "pubsub#max_items", "max", "pubsub#notify_sub", "true")+`</configure></pubsub>`)
+	if res := request(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='`+node+`'/></pubsub>`); condition(res) != "conflict" {
+		t.Errorf("creating a node twice: %s, want conflict", res)
+	}
+	// retrieve-default (§8.3).
+	def := owned("get", `<default/>`).Child(nsPubSubOwner, "pubsub").Child(nsPubSubOwner, "default")
+	if formValue(def, "FORM_TYPE") != nsPubSub+"#node_config" || formValue(def, "pubsub#access_model") != "presence" ||
+		formValue(def, "pubsub#send_last_published_item") != "on_sub_and_presence" {
+		t.Errorf("the default configuration: %s", def)
+	}
+	// config-node: the form, and a change.
+	conf := func() *xmppcore.Element {
+		return owned("get", `<configure node='`+node+`'/>`).Child(nsPubSubOwner, "pubsub").Child(nsPubSubOwner, "configure")
+	}
+	if c := conf(); formValue(c, "pubsub#access_model") != "open" || formValue(c, "pubsub#max_items") != strconv.Itoa(p.srv.Config.PEP.MaxItems) {
+		t.Errorf("configuration after create-and-configure with max_items max: %s", c)
+	}
+	owned("set", `<configure node='`+node+`'>`+nodeConfig("pubsub#title", "Docs node")+`</configure>`)
+	if c := conf(); formValue(c, "pubsub#title") != "Docs node" {
+		t.Errorf("configuration after setting the title: %s", c)
+	}
+	if res := request(t, friend, "get", o, `<pubsub xmlns='`+nsPubSubOwner+`'><configure node='`+node+`'/></pubsub>`); condition(res) != "forbidden" {
+		t.Errorf("a contact asking for the configuration: %s, want forbidden", res)
+	}
+
+	// publish, item-ids, persistent-items; an ID chosen by the service.
+	for _, id := range []string{"i1", "i2", "i3"} {
+		res := mustResult(t, owner, "set", "", publishItem(node, id, `<entry xmlns='urn:example:docs'>`+id+`</entry>`))
+		if got := res.Child(nsPubSub, "pubsub").Child(nsPubSub, "publish").Child(nsPubSub, "item").Attr("id"); got != id {
+			t.Errorf("publish %s answered with item %q", id, got)
+		}
+	}
+	res := mustResult(t, owner, "set", "", publishItem(node, "", `<entry xmlns='urn:example:docs'>generated</entry>`))
+	generated := res.Child(nsPubSub, "pubsub").Child(nsPubSub, "publish").Child(nsPubSub, "item").Attr("id")
+	if generated == "" {
+		t.Errorf("publish without an ID: no ID in %s", res)
+	}
+	// retrieve-items by a stranger (open): all, the last, one by ID.
+	if ids := itemIDs(getItems(t, stranger, o, node, "")); len(ids) != 4 || ids[0] != generated {
+		t.Errorf("all items, newest first: %q", ids)
+	}
+	if ids := itemIDs(getItems(t, stranger, o, node, " max_items='1'")); !slices.Equal(ids, []string{generated}) {
+		t.Errorf("max_items 1: %q, want [%s]", ids, generated)
+	}
+	res = request(t, stranger, "get", o, `<pubsub xmlns='`+nsPubSub+`'><items node='`+node+`'><item id='i2'/></items></pubsub>`)
+	if it := res.Child(nsPubSub, "pubsub").Child(nsPubSub, "items").Child(nsPubSub, "item"); it == nil || it.ChildText("urn:example:docs", "entry") != "i2" {
+		t.Errorf("item i2 by ID: %s", res)
+	}
+	// meta-data: the node's disco#info.
+	info := mustResult(t, stranger, "get", o, `<query xmlns='`+nsDiscoInfo+`' node='`+node+`'/>`).Child(nsDiscoInfo, "query")
+	if id := info.Child(nsDiscoInfo, "identity"); id == nil || id.Attr("category") != "pubsub" || id.Attr("type") != "leaf" ||
+		formValue(info, "FORM_TYPE") != nsPubSub+"#meta-data" || formValue(info, "pubsub#access_model") != "open" ||
+		formValue(info, "pubsub#title") != "Docs node" {
+		t.Errorf("the node's disco#info: %s", info)
+	}
+
+	// subscribe; last-published on subscription; subscription-notifications
+	// to the owner (notify_sub); retrieve-subscriptions.
+	res, before := exchange(t, stranger, "set", o, `<pubsub xmlns='`+nsPubSub+`'><subscribe node='`+node+`' jid='`+s+`'/></pubsub>`)
+	if sub := res.Child(nsPubSub, "pubsub").Child(nsPubSub, "subscription"); sub == nil || sub.Attr("subscription") != "subscribed" || sub.Attr("subid") == "" {
+		t.Errorf("subscribe: %s", res)
+	}
+	if !slices.ContainsFunc(append(before, drain(t, stranger)...), isEvent(o, "items", node, generated)) {
+		t.Errorf("no last item (%s) on subscription: %s", generated, dumpAll(before))
+	}
+	got := owner.Expect(func(el *xmppcore.Element) bool {
+		ev := event(el)
+		return ev != nil && ev.Child(nsPubSubEvent, "subscription") != nil
+	})
+	if sub := event(got).Child(nsPubSubEvent, "subscription"); sub.Attr("jid") != s || sub.Attr("subscription") != "subscribed" || sub.Attr("node") != node {
+		t.Errorf("the owner's notification of the subscription: %s", got)
+	}
+	res = mustResult(t, stranger, "get", o, `<pubsub xmlns='`+nsPubSub+`'><subscriptions/></pubsub>`)
+	if sub := res.Child(nsPubSub, "pubsub").Child(nsPubSub, "subscriptions").Child(nsPubSub, "subscription"); sub == nil || sub.Attr("node") != node {
+		t.Errorf("the stranger's subscriptions: %s", res)
+	}
+	// presence-notifications: to the available subscriber.
+	mustResult(t, owner, "set", "", publishItem(node, "i5", `<entry xmlns='urn:example:docs'>i5</entry>`))
+	stranger.Expect(isEvent(o, "items", node, "i5"))
+	// retract-items and delete-items, notified on request.
+	mustResult(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><retract node='`+node+`' notify='true'><item id='i5'/></retract></pubsub>`)
+	got = stranger.Expect(isEvent(o, "items", node, "i5"))
+	if event(got).Child(nsPubSubEvent, "items").Child(nsPubSubEvent, "retract") == nil {
+		t.Errorf("the retraction's notification: %s", got)
+	}
+	if ids := itemIDs(getItems(t, stranger, o, node, "")); slices.Contains(ids, "i5") {
+		t.Errorf("i5 is still there after the retraction: %q", ids)
+	}
+
+	// manage-subscriptions: the list, a subscription made and removed by
+	// the owner.
+	subs := func() []string {
+		res := owned("get", `<subscriptions node='`+node+`'/>`)
+		var out []string
+		for sub := range res.Child(nsPubSubOwner, "pubsub").Child(nsPubSubOwner, "subscriptions").Children() {
+			out = append(out, sub.Attr("jid")+"="+sub.Attr("subscription"))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := subs(); !slices.Equal(got, []string{s + "=subscribed"}) {
+		t.Errorf("the node's subscriptions: %q", got)
+	}
+	owned("set", `<subscriptions node='`+node+`'><subscription jid='`+f+`' subscription='subscribed'/></subscriptions>`)
+	if got := subs(); !slices.Equal(got, []string{f + "=subscribed", s + "=subscribed"}) {
+		t.Errorf("the node's subscriptions after adding the contact's: %q", got)
+	}
+	owned("set", `<subscriptions node='`+node+`'><subscription jid='`+f+`' subscription='none'/></subscriptions>`)
+	if got := subs(); !slices.Equal(got, []string{s + "=subscribed"}) {
+		t.Errorf("the node's subscriptions after removing the contact's: %q", got)
+	}
+
+	// modify-affiliations, retrieve-affiliations; publisher-affiliation and
+	// publish-only-affiliation publish, others may not.
+	owned("set", `<affiliations node='`+node+`'><affiliation jid='x0060p@localhost' affiliation='publisher'/>`+
+		`<affiliation jid='x0060q@localhost' affiliation='publish-only'/></affiliations>`)
+	affs := map[string]string{}
+	for a := range owned("get", `<affiliations node='`+node+`'/>`).Child(nsPubSubOwner, "pubsub").Child(nsPubSubOwner, "affiliations").Children() {
+		affs[a.Attr("jid")] = a.Attr("affiliation")
+	}
+	if want := map[string]string{o: "owner", "x0060p@localhost": "publisher", "x0060q@localhost": "publish-only"}; !maps.Equal(affs, want) {
+		t.Errorf("the node's affiliations: %v, want %v", affs, want)
+	}
+	res = mustResult(t, publisher, "get", o, `<pubsub xmlns='`+nsPubSub+`'><affiliations/></pubsub>`)
+	if a := res.Child(nsPubSub, "pubsub").Child(nsPubSub, "affiliations").Child(nsPubSub, "affiliation"); a == nil ||
+		a.Attr("node") != node || a.Attr("affiliation") != "publisher" {
+		t.Errorf("the publisher's own affiliations: %s", res)
+	}
+	mustResult(t, publisher, "set", o, publishItem(node, "by-publisher", `<entry xmlns='urn:example:docs'/>`))
+	mustResult(t, publishOnly, "set", o, publishItem(node, "by-publish-only", `<entry xmlns='urn:example:docs'/>`))
+	if res := request(t, friend, "set", o, publishItem(node, "by-friend", `<entry xmlns='urn:example:docs'/>`)); condition(res) != "forbidden" {
+		t.Errorf("a contact without affiliation publishing: %s, want forbidden", res)
+	}
+	stranger.Expect(isEvent(o, "items", node, "by-publish-only"))
+
+	// purge-nodes: one <purge/> event, no items left.
+	owned("set", `<purge node='`+node+`'/>`)
+	stranger.Expect(isEvent(o, "purge", node, ""))
+	if ids := itemIDs(getItems(t, owner, o, node, "")); len(ids) != 0 {
+		t.Errorf("items after the purge: %q", ids)
+	}
+	// outcast-affiliation: shut out of an open node.
+	owned("set", `<affiliations node='`+node+`'><affiliation jid='`+s+`' affiliation='outcast'/></affiliations>`)
+	if res := getItems(t, stranger, o, node, ""); condition(res) != "forbidden" {
+		t.Errorf("an outcast reading an open node: %s, want forbidden", res)
+	}
+	// delete-nodes: the subscribers still let in hear of it.
+	owned("set", `<affiliations node='`+node+`'><affiliation jid='`+s+`' affiliation='none'/></affiliations>`)
+	owned("set", `<delete node='`+node+`'/>`)
+	stranger.Expect(isEvent(o, "delete", node, ""))
+	if res := getItems(t, owner, o, node, ""); condition(res) != "item-not-found" {
+		t.Errorf("items of a deleted node: %s, want item-not-found", res)
+	}
+
+	// auto-create, publish-options, access-whitelist and
+	// member-affiliation.
+	mustResult(t, owner, "set", "", publishItem(wlNode, "w1", `<entry xmlns='urn:example:docs'/>`, "pubsub#access_model", "whitelist"))
+	if res := getItems(t, friend, o, wlNode, ""); condition(res) != "not-allowed" || appCondition(res) != "closed-node" {
+		t.Errorf("a contact reading a whitelist node: %s, want not-allowed with closed-node", res)
+	}
+	owned("set", `<affiliations node='`+wlNode+`'><affiliation jid='`+f+`' affiliation='member'/></affiliations>`)
+	if ids := itemIDs(getItems(t, friend, o, wlNode, "")); !slices.Equal(ids, []string{"w1"}) {
+		t.Errorf("a member reading a whitelist node: %q", ids)
+	}
+	if res := request(t, owner, "set", "", publishItem(wlNode, "w2", `<entry xmlns='urn:example:docs'/>`, "pubsub#access_model", "open")); appCondition(res) != "precondition-not-met" {
+		t.Errorf("publish-options not met: %s", res)
+	}
+
+	// access-presence (the default) and access-roster.
+	mustResult(t, owner, "set", "", publishItem("docs/presence", "p1", `<entry xmlns='urn:example:docs'/>`))
+	if res := getItems(t, stranger, o, "docs/presence", ""); condition(res) != "not-authorized" || appCondition(res) != "presence-subscription-required" {
+		t.Errorf("a stranger reading a presence node: %s", res)
+	}
+	if ids := itemIDs(getItems(t, friend, o, "docs/presence", "")); !slices.Equal(ids, []string{"p1"}) {
+		t.Errorf("a contact reading a presence node: %q", ids)
+	}
+	mustResult(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='docs/roster'/><configure>`+
+		dataForm(nsPubSub+"#node_config", "pubsub#access_model", "roster", "pubsub#roster_groups_allowed", "Docs")+`</configure></pubsub>`)
+	if res := getItems(t, friend, o, "docs/roster", ""); condition(res) != "not-authorized" || appCondition(res) != "not-in-roster-group" {
+		t.Errorf("a contact outside the group reading a roster node: %s", res)
+	}
+	mustResult(t, owner, "set", "", `<query xmlns='`+nsRoster+`'><item jid='`+f+`'><group>Docs</group></item></query>`)
+	if res := getItems(t, friend, o, "docs/roster", ""); res.Attr("type") != "result" {
+		t.Errorf("a contact in the group reading a roster node: %s", res)
+	}
+	// auto-subscribe, presence-subscribe, filtered-notifications: the
+	// XEP-0163, XEP-0115 and XEP-0384 checks.
 }
 
 // TestSupportedSpecs checks docs/xeps.md against a running server: every
