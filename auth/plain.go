@@ -35,7 +35,7 @@ func (e *Exchange) plain(ctx context.Context, in []byte) ([]byte, bool, *Failure
 	if !found || !ok {
 		// Spend the same PBKDF2 work as for a real account so that timing
 		// does not tell unknown users apart.
-		VerifyPassword(e.fakeCredential(hashSHA512, authcid), password)
+		VerifyPassword(e.fakeCredential(plainPreference[0], authcid), password)
 		if !found {
 			return nil, false, notAuthorized("auth: PLAIN: unknown user")
 		}
@@ -48,10 +48,15 @@ func (e *Exchange) plain(ctx context.Context, in []byte) ([]byte, bool, *Failure
 	return nil, true, nil
 }
 
-// strongestUsable picks the credential PLAIN checks: the strongest hash
-// that has a well-formed credential.
+// plainPreference is the order in which PLAIN picks a credential to
+// check. SHA-256 comes first: PBKDF2 over it is as sound as over SHA-512
+// and about three times cheaper in Go, and PLAIN pays it on every login.
+var plainPreference = []scramHash{hashSHA256, hashSHA512, hashSHA1}
+
+// strongestUsable picks the credential PLAIN checks: the first hash of
+// plainPreference that has a well-formed credential.
 func strongestUsable(creds []storage.Credential) (storage.Credential, bool) {
-	for _, h := range hashesStrongestFirst {
+	for _, h := range plainPreference {
 		for _, c := range creds {
 			if usable(c, h) {
 				return c, true
