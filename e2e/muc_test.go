@@ -1,0 +1,545 @@
+package e2e_test
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"parley.im/parley/xmppcore"
+)
+
+// Multi-user chat (XEP-0045) through the real server: the MUC service on
+// conference.localhost as real clients reach it, over their c2s sessions.
+// Namespaces are the XEPs' literal strings, not the module's constants, so
+// that a typo in either is caught.
+//
+// The sync of the other tests (a ping to the server) does not prove that
+// the room has answered: a room's queue is drained by whichever goroutine
+// finds it undrained (muc/doc.go), possibly another client's, after the
+// sender's session has gone on to its next stanza. A ping to the room
+// itself is answered through the same queue, after everything the room
+// queued before it: roomSync.
+
+const (
+	mucDomain    = "conference." + host
+	nsMUC        = "http://jabber.org/protocol/muc"
+	nsMUCUser    = nsMUC + "#user"
+	nsMUCAdmin   = nsMUC + "#admin"
+	nsMUCOwner   = nsMUC + "#owner"
+	nsData       = "jabber:x:data"
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsOccupantID = "urn:xmpp:occupant-id:0"
+	nsStanzaID   = "urn:xmpp:sid:0"
+)
+
+// --- element access (xmppcore.Element's methods are not nil-safe)
+
+// descend follows children by namespace and name; nil when one is missing.
+func descend(el *xmppcore.Element, path ...string) *xmppcore.Element {
+	for i := 0; i+1 < len(path) && el != nil; i += 2 {
+		el = el.Child(path[i], path[i+1])
+	}
+	return el
+}
+
+func attrOf(el *xmppcore.Element, name string) string {
+	if el == nil {
+		return ""
+	}
+	return el.Attr(name)
+}
+
+// mucUser is the muc#user <x/> of a presence or message, or nil.
+func mucUser(el *xmppcore.Element) *xmppcore.Element { return descend(el, nsMUCUser, "x") }
+
+// mucItem is the muc#user <item/> of a presence, or nil.
+func mucItem(el *xmppcore.Element) *xmppcore.Element {
+	return descend(el, nsMUCUser, "x", nsMUCUser, "item")
+}
+
+// mucCodes returns the muc#user status codes of el, sorted.
+func mucCodes(el *xmppcore.Element) []int {
+	var codes []int
+	if x := mucUser(el); x != nil {
+		for s := range x.Children() {
+			if s.Is(nsMUCUser, "status") {
+				n, _ := strconv.Atoi(s.Attr("code"))
+				codes = append(codes, n)
+			}
+		}
+	}
+	slices.Sort(codes)
+	return codes
+}
+
+func hasCode(el *xmppcore.Element, code int) bool { return slices.Contains(mucCodes(el), code) }
+
+// occupantID is the XEP-0421 occupant id of el ("" if none).
+func occupantID(el *xmppcore.Element) string {
+	return attrOf(descend(el, nsOccupantID, "occupant-id"), "id")
+}
+
+// roomStanzaIDs returns the ids of the XEP-0359 stanza ids of el given by
+// room.
+func roomStanzaIDs(el *xmppcore.Element, room string) []string {
+	var ids []string
+	for c := range el.Children() {
+		if c.Is(nsStanzaID, "stanza-id") && c.Attr("by") == room {
+			ids = append(ids, c.Attr("id"))
+		}
+	}
+	return ids
+}
+
+// describeItem shows a muc#user item as text: affiliation, role, and the
+// real JID and new nickname when present.
+func describeItem(el *xmppcore.Element) string {
+	it := mucItem(el)
+	if it == nil {
+		return "<no item>"
+	}
+	s := "affiliation=" + it.Attr("affiliation") + " role=" + it.Attr("role")
+	if j := it.Attr("jid"); j != "" {
+		s += " jid=" + j
+	}
+	if n := it.Attr("nick"); n != "" {
+		s += " nick=" + n
+	}
+	return s
+}
+
+// --- matchers
+
+// occPresence matches presence of type typ ("" for available) from the
+// occupant JID occ with every status code given.
+func occPresence(occ, typ string, codes ...int) func(*xmppcore.Element) bool {
+	return func(el *xmppcore.Element) bool {
+		if el.Local != xmppcore.Presence || el.Attr("from") != occ || el.Attr("type") != typ {
+			return false
+		}
+		for _, c := range codes {
+			if !hasCode(el, c) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// roomMessage matches a groupchat message from from with that body.
+func roomMessage(from, body string) func(*xmppcore.Element) bool {
+	return func(el *xmppcore.Element) bool {
+		return el.Local == xmppcore.Message && el.Attr("type") == "groupchat" && el.Attr("from") == from &&
+			el.Child("", "body") != nil && el.ChildText("", "body") == body
+	}
+}
+
+// anyFromRoom matches any stanza from the room or one of its occupants.
+func anyFromRoom(room string) func(*xmppcore.Element) bool {
+	return func(el *xmppcore.Element) bool {
+		from := el.Attr("from")
+		return from == room || strings.HasPrefix(from, room+"/")
+	}
+}
+
+// --- client actions
+
+// roomSync is sync through the room: the room answers a ping after
+// everything it queued before, for anyone, so once c has the answer every
+// session has been handed what the room sent so far. It returns, and
+// forgets, what c received before the answer that nobody took yet. The
+// answer may be an error (a room that no longer exists, or is locked):
+// it is the order that matters.
+func (c *client) roomSync(room string) []*xmppcore.Element {
+	c.t.Helper()
+	id := c.nextID("roomsync")
+	c.send(`<iq type='get' id='` + id + `' to='` + room + `'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	c.take("the answer to "+id, byID(id))
+	got := c.backlog
+	c.backlog = nil
+	return got
+}
+
+// joined is a join as the newcomer saw it, in the order of §7.2: the
+// others' presence, its own (110), the history, the subject.
+type joined struct {
+	others  []*xmppcore.Element
+	self    *xmppcore.Element
+	history []*xmppcore.Element
+	subject *xmppcore.Element
+}
+
+// mucJoin joins room as nick with x inside the MUC <x/> (history,
+// password) and returns what arrived from the room up to a roomSync. It fails
+// the test unless the self-presence came, and checks the order: nothing
+// from the room after the subject, no presence after the self-presence.
+func (c *client) mucJoin(room, nick, x string) joined {
+	c.t.Helper()
+	occ := room + "/" + nick
+	c.send(`<presence to='` + occ + `'><x xmlns='` + nsMUC + `'>` + x + `</x></presence>`)
+	got := c.roomSync(room)
+	var j joined
+	for _, el := range got {
+		switch {
+		case !anyFromRoom(room)(el):
+			c.backlog = append(c.backlog, el) // not ours to judge
+		case j.self == nil && occPresence(occ, "", 110)(el):
+			j.self = el
+		case j.self == nil && el.Local == xmppcore.Presence && el.Attr("type") == "":
+			j.others = append(j.others, el)
+		case j.self != nil && j.subject == nil && el.Local == xmppcore.Message && el.Attr("type") == "groupchat" &&
+			el.Child("", "subject") != nil && el.Child("", "body") == nil:
+			j.subject = el
+		case j.self != nil && j.subject == nil && el.Local == xmppcore.Message && el.Attr("type") == "groupchat":
+			j.history = append(j.history, el)
+		default:
+			c.t.Errorf("%s: out of place in the join of %s: %s\neverything: %s", c.jid, occ, el, dump(got))
+		}
+	}
+	if j.self == nil {
+		c.t.Fatalf("%s: no self-presence (110) from %s after joining; got %s", c.jid, occ, dump(got))
+	}
+	if j.subject == nil {
+		c.t.Errorf("%s: no subject after joining %s (§7.2.15: always, even empty); got %s", c.jid, occ, dump(got))
+	}
+	return j
+}
+
+// mucJoinError tries to join and returns the condition of the error
+// presence the room answers with; it fails the test if the user got in.
+func (c *client) mucJoinError(room, nick, x string) string {
+	c.t.Helper()
+	occ := room + "/" + nick
+	c.send(`<presence to='` + occ + `'><x xmlns='` + nsMUC + `'>` + x + `</x></presence>`)
+	el := c.take("the error answer to the join of "+occ, occPresence(occ, "error"))
+	if descend(el, nsMUC, "x") == nil {
+		c.t.Errorf("%s: join error without <x xmlns='%s'/>: %s", c.jid, nsMUC, el)
+	}
+	noneOf(c.t, c.jid, "the room's presence after a refused join", c.roomSync(room), occPresence(occ, ""))
+	return errorCondition(el)
+}
+
+// mucCreate creates room as nick (§10.1.1: self-presence with 201, the
+// owner and moderator, the room locked) and accepts the default
+// configuration with an empty form (instant room, §10.1.2).
+func (c *client) mucCreate(room, nick string) joined {
+	c.t.Helper()
+	j := c.mucJoin(room, nick, "")
+	if got := mucCodes(j.self); !slices.Equal(got, []int{110, 201}) {
+		c.t.Errorf("%s: status codes %v creating %s, want [110 201]: %s", c.jid, got, room, j.self)
+	}
+	if got, want := describeItem(j.self), "affiliation=owner role=moderator jid="+c.jid; got != want {
+		c.t.Errorf("%s: creator's item %s, want %s", c.jid, got, want)
+	}
+	c.mustIQ("set", room, `<query xmlns='`+nsMUCOwner+`'><x xmlns='`+nsData+`' type='submit'/></query>`)
+	return j
+}
+
+// mucConfigure submits the room configuration form with the fields given
+// as var, value pairs.
+func (c *client) mucConfigure(room string, fields ...string) {
+	c.t.Helper()
+	var b strings.Builder
+	b.WriteString(`<query xmlns='` + nsMUCOwner + `'><x xmlns='` + nsData + `' type='submit'>`)
+	b.WriteString(`<field var='FORM_TYPE'><value>` + nsMUC + `#roomconfig</value></field>`)
+	for i := 0; i+1 < len(fields); i += 2 {
+		b.WriteString(`<field var='` + fields[i] + `'><value>` + xmppcore.EscapeAttr(fields[i+1]) + `</value></field>`)
+	}
+	b.WriteString(`</x></query>`)
+	c.mustIQ("set", room, b.String())
+}
+
+// formFields returns the values of a data form's fields by var.
+func formFields(x *xmppcore.Element) map[string][]string {
+	out := map[string][]string{}
+	if x == nil {
+		return out
+	}
+	for f := range x.Children() {
+		if !f.Is(nsData, "field") {
+			continue
+		}
+		vals := []string{}
+		for v := range f.Children() {
+			if v.Is(nsData, "value") {
+				vals = append(vals, v.Text())
+			}
+		}
+		out[f.Attr("var")] = vals
+	}
+	return out
+}
+
+// mucConfigForm returns the fields of the room's configuration form.
+func (c *client) mucConfigForm(room string) map[string][]string {
+	c.t.Helper()
+	res := c.mustIQ("get", room, `<query xmlns='`+nsMUCOwner+`'/>`)
+	x := descend(res, nsMUCOwner, "query", nsData, "x")
+	if x == nil || attrOf(x, "type") != "form" {
+		c.t.Fatalf("%s: configuration of %s: no form in %s", c.jid, room, res)
+	}
+	return formFields(x)
+}
+
+// mucAffiliations returns the JIDs of the room's list of that affiliation.
+func (c *client) mucAffiliations(room, aff string) []string {
+	c.t.Helper()
+	res := c.mustIQ("get", room, `<query xmlns='`+nsMUCAdmin+`'><item affiliation='`+aff+`'/></query>`)
+	var out []string
+	for it := range descend(res, nsMUCAdmin, "query").Children() {
+		if it.Attr("affiliation") != aff {
+			c.t.Errorf("%s: %s list of %s holds %s", c.jid, aff, room, it)
+		}
+		out = append(out, it.Attr("jid"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// say sends a groupchat message with id to room.
+func (c *client) say(room, id, body string) {
+	c.t.Helper()
+	c.send(`<message type='groupchat' to='` + room + `' id='` + id + `'><body>` + body + `</body></message>`)
+}
+
+// expectReflection takes the one copy of a groupchat message from occ
+// (sent with id and body) from what c received up to a roomSync, checks it
+// (the client's id kept, one stanza id by the room, occ's occupant id) and
+// returns it.
+func (c *client) expectReflection(room, occ, id, body, occID string) *xmppcore.Element {
+	c.t.Helper()
+	got := c.roomSync(room)
+	copies := filter(got, roomMessage(occ, body))
+	if len(copies) != 1 {
+		c.t.Fatalf("%s: %d copies of %q from %s, want 1; got %s", c.jid, len(copies), body, occ, dump(got))
+	}
+	m := copies[0]
+	if m.Attr("id") != id || m.Attr("to") != c.jid {
+		c.t.Errorf("%s: copy of %q with id %q to %q, want id %q (§7.4) to %s", c.jid, body, m.Attr("id"), m.Attr("to"), id, c.jid)
+	}
+	if ids := roomStanzaIDs(m, room); len(ids) != 1 || ids[0] == "" {
+		c.t.Errorf("%s: stanza ids by %s in %s: %q, want one", c.jid, room, m, ids)
+	}
+	if got := occupantID(m); got != occID || got == "" {
+		c.t.Errorf("%s: occupant id %q in %s, want %q", c.jid, got, m, occID)
+	}
+	return m
+}
+
+// delayFromRoom checks the XEP-0203 delay the room put on a history
+// message or the subject, and returns its stamp.
+func delayFromRoom(t *testing.T, room string, el *xmppcore.Element) time.Time {
+	t.Helper()
+	d := descend(el, nsDelay, "delay")
+	if d == nil {
+		t.Errorf("no XEP-0203 delay in %s", el)
+		return time.Time{}
+	}
+	if d.Attr("from") != room {
+		t.Errorf("delay from %q, want the room %s: %s", d.Attr("from"), room, el)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, d.Attr("stamp"))
+	if err != nil || !strings.HasSuffix(d.Attr("stamp"), "Z") {
+		t.Errorf("delay stamp %q: %v, want UTC", d.Attr("stamp"), err)
+	}
+	return ts
+}
+
+// --- tests
+
+// TestMUCRoom: alice creates a room (201, locked until she accepts the
+// default configuration), bob and carol join (the others' presence, their
+// own with 110, the subject; real JIDs only to the moderator), groupchat
+// messages reach every occupant once with the room's stanza id and the
+// sender's occupant id (forged ones stripped), dave joining late gets the
+// discussion history with delays before the subject, and private messages
+// go from one occupant to another only.
+func TestMUCRoom(t *testing.T) {
+	t.Parallel()
+	srv := start(t, []string{"alice", "bob", "carol", "dave"})
+	alice, _ := online(t, srv, "alice", "phone", "")
+	bob, _ := online(t, srv, "bob", "desk", "")
+	carol, _ := online(t, srv, "carol", "tab", "")
+	dave, _ := online(t, srv, "dave", "laptop", "")
+	room := "tea@" + mucDomain
+	occ := func(nick string) string { return room + "/" + nick }
+
+	// Creation. The room is locked (§10.1.1) until configured: bob cannot
+	// join it yet, and it is not listed.
+	j := alice.mucJoin(room, "Alice", "")
+	if got := mucCodes(j.self); !slices.Equal(got, []int{110, 201}) {
+		t.Errorf("alice's status codes creating the room: %v, want [110 201]: %s", got, j.self)
+	}
+	if len(j.others) != 0 || len(j.history) != 0 {
+		t.Errorf("a new room had occupants %s and history %s", dump(j.others), dump(j.history))
+	}
+	if j.subject != nil && (j.subject.ChildText("", "subject") != "" || j.subject.Attr("from") != room) {
+		t.Errorf("the subject of a new room: %s, want an empty one from the room", j.subject)
+	}
+	if cond := bob.mucJoinError(room, "Bob", ""); cond != "item-not-found" {
+		t.Errorf("joining a locked room: %s, want item-not-found (§7.2.11)", cond)
+	}
+	alice.mustIQ("set", room, `<query xmlns='`+nsMUCOwner+`'><x xmlns='`+nsData+`' type='submit'/></query>`)
+	alice.send(`<message type='groupchat' to='` + room + `'><subject>Darjeeling or Assam?</subject></message>`)
+	subj := alice.take("her subject change", func(el *xmppcore.Element) bool {
+		return el.Attr("from") == occ("Alice") && el.ChildText("", "subject") == "Darjeeling or Assam?"
+	})
+	if subj.Attr("type") != "groupchat" {
+		t.Errorf("the subject change as reflected: %s", subj)
+	}
+
+	// bob joins: alice's presence (no real JID: he is no moderator), his
+	// own with 110 and his real JID, the subject from who set it.
+	j = bob.mucJoin(room, "Bob", "")
+	if len(j.others) != 1 || j.others[0].Attr("from") != occ("Alice") {
+		t.Fatalf("bob's view of the occupants: %s, want alice", dump(j.others))
+	}
+	aliceID := occupantID(j.others[0])
+	if got := describeItem(j.others[0]); got != "affiliation=owner role=moderator" {
+		t.Errorf("alice's presence to bob: %s, want owner and moderator without her JID (semi-anonymous)", got)
+	}
+	if got, want := describeItem(j.self), "affiliation=none role=participant jid="+bob.jid; got != want {
+		t.Errorf("bob's self-presence: %s, want %s", got, want)
+	}
+	if got := mucCodes(j.self); !slices.Equal(got, []int{110}) {
+		t.Errorf("bob's self-presence codes: %v, want [110]", got)
+	}
+	if j.subject == nil || j.subject.ChildText("", "subject") != "Darjeeling or Assam?" || j.subject.Attr("from") != occ("Alice") {
+		t.Errorf("the subject bob got: %s, want alice's", j.subject)
+	} else {
+		delayFromRoom(t, room, j.subject)
+	}
+	bobPres := alice.take("bob's presence", occPresence(occ("Bob"), ""))
+	if got, want := describeItem(bobPres), "affiliation=none role=participant jid="+bob.jid; got != want {
+		t.Errorf("bob's presence to alice, a moderator: %s, want %s", got, want)
+	}
+	bobID := occupantID(bobPres)
+	if aliceID == "" || bobID == "" || aliceID == bobID {
+		t.Errorf("occupant ids: alice %q, bob %q", aliceID, bobID)
+	}
+	if occupantID(j.self) != bobID {
+		t.Errorf("bob's occupant id: %q to himself, %q to alice", occupantID(j.self), bobID)
+	}
+
+	// carol: both others, in no particular order.
+	j = carol.mucJoin(room, "Carol", "")
+	var seen []string
+	for _, p := range j.others {
+		seen = append(seen, p.Attr("from"))
+		if attrOf(mucItem(p), "jid") != "" {
+			t.Errorf("carol, a participant, sees a real JID: %s", p)
+		}
+	}
+	slices.Sort(seen)
+	if want := []string{occ("Alice"), occ("Bob")}; !slices.Equal(seen, want) {
+		t.Errorf("carol's view of the occupants: %q, want %q", seen, want)
+	}
+	if p := alice.take("carol's presence", occPresence(occ("Carol"), "")); attrOf(mucItem(p), "jid") != carol.jid {
+		t.Errorf("carol's presence to alice lacks her real JID: %s", p)
+	}
+	if p := bob.take("carol's presence", occPresence(occ("Carol"), "")); attrOf(mucItem(p), "jid") != "" {
+		t.Errorf("carol's presence to bob shows her real JID: %s", p)
+	}
+	for _, c := range []*client{alice, bob, carol} {
+		noneOf(t, c.jid, "more from the room after the joins", c.roomSync(room), anyFromRoom(room))
+	}
+
+	// Groupchat: each occupant gets one copy, with bob's id, the same
+	// stanza id by the room, and bob's occupant id, not the forged ones.
+	bob.send(`<message type='groupchat' to='` + room + `' id='m1'><body>milk first</body>` +
+		`<occupant-id xmlns='` + nsOccupantID + `' id='forged'/>` +
+		`<stanza-id xmlns='` + nsStanzaID + `' by='` + room + `' id='forged'/></message>`)
+	var stanzaIDs []string
+	for _, c := range []*client{bob, alice, carol} {
+		m := c.expectReflection(room, occ("Bob"), "m1", "milk first", bobID)
+		stanzaIDs = append(stanzaIDs, roomStanzaIDs(m, room)...)
+	}
+	if len(stanzaIDs) != 3 || stanzaIDs[0] != stanzaIDs[1] || stanzaIDs[1] != stanzaIDs[2] || stanzaIDs[0] == "forged" {
+		t.Errorf("stanza ids of one message to its three recipients: %q, want one id, the room's", stanzaIDs)
+	}
+	alice.say(room, "m2", "never")
+	early := alice.roomSync(room) // handled before carol's, whatever the connections do
+	carol.say(room, "m3", "only with Assam")
+	for _, c := range []*client{carol, alice, bob} { // carol's own sync first: then hers is handled
+		got := c.roomSync(room)
+		if c == alice {
+			got = append(early, got...)
+		}
+		for _, m := range []func(*xmppcore.Element) bool{roomMessage(occ("Alice"), "never"), roomMessage(occ("Carol"), "only with Assam")} {
+			if n := count(got, m); n != 1 {
+				t.Errorf("%s got %d copies of a message, want 1: %s", c.jid, n, dump(got))
+			}
+		}
+	}
+
+	// dave joins late: the history, oldest first, as reflected (same
+	// stanza ids), each with a delay from the room; then the subject.
+	before := time.Now().UTC()
+	j = dave.mucJoin(room, "Dave", "")
+	var bodies []string
+	for _, m := range j.history {
+		bodies = append(bodies, m.Attr("from")+": "+m.ChildText("", "body"))
+		if ts := delayFromRoom(t, room, m); ts.After(before) {
+			t.Errorf("history stamped %v, after dave's join (%v): %s", ts, before, m)
+		}
+		if occupantID(m) == "" || len(roomStanzaIDs(m, room)) != 1 {
+			t.Errorf("history message without its occupant id or stanza id: %s", m)
+		}
+	}
+	want := []string{occ("Bob") + ": milk first", occ("Alice") + ": never", occ("Carol") + ": only with Assam"}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("dave's history: %q, want %q", bodies, want)
+	}
+	if len(j.history) > 0 && len(stanzaIDs) > 0 && !slices.Equal(roomStanzaIDs(j.history[0], room), stanzaIDs[:1]) {
+		t.Errorf("history keeps the stanza id: %s, live %q", j.history[0], stanzaIDs[0])
+	}
+	if len(j.others) != 3 {
+		t.Errorf("dave's view of the occupants: %s", dump(j.others))
+	}
+	for _, c := range []*client{alice, bob, carol} {
+		c.take("dave's presence", occPresence(occ("Dave"), ""))
+	}
+
+	// Leaving and coming back asking for one stanza of history.
+	dave.send(`<presence type='unavailable' to='` + occ("Dave") + `'/>`)
+	if p := dave.take("his own unavailable presence", occPresence(occ("Dave"), "unavailable", 110)); describeItem(p) != "affiliation=none role=none jid="+dave.jid {
+		t.Errorf("dave's unavailable self-presence: %s", p)
+	}
+	for _, c := range []*client{alice, bob, carol} {
+		c.take("dave's unavailable presence", occPresence(occ("Dave"), "unavailable"))
+	}
+	j = dave.mucJoin(room, "Dave", `<history maxstanzas='1'/>`)
+	if len(j.history) != 1 || j.history[0].ChildText("", "body") != "only with Assam" {
+		t.Errorf("history with maxstanzas=1: %s, want carol's message", dump(j.history))
+	}
+	for _, c := range []*client{alice, bob, carol} {
+		c.take("dave's presence", occPresence(occ("Dave"), ""))
+	}
+
+	// A private message: to carol's session only, from bob's occupant JID,
+	// marked with the muc#user <x/>.
+	bob.send(`<message type='chat' to='` + occ("Carol") + `' id='pm1'><body>psst</body></message>`)
+	bob.roomSync(room)
+	pm := carol.take("bob's private message", chat("psst"))
+	if pm.Attr("from") != occ("Bob") || pm.Attr("to") != carol.jid || pm.Attr("type") != "chat" || mucUser(pm) == nil {
+		t.Errorf("the private message as carol got it: %s, want chat from %s to %s with <x xmlns='%s'/>", pm, occ("Bob"), carol.jid, nsMUCUser)
+	}
+	if occupantID(pm) != bobID {
+		t.Errorf("the private message's occupant id: %q, want bob's %q", occupantID(pm), bobID)
+	}
+	noneOf(t, "carol", "a second copy", carol.roomSync(room), chat("psst"))
+	for _, c := range []*client{alice, dave, bob} {
+		noneOf(t, c.jid, "bob's private message to carol", c.roomSync(room), chat("psst"))
+	}
+	res := bob.iq("get", occ("Nobody"), `<ping xmlns='urn:xmpp:ping'/>`)
+	bob.send(`<message type='chat' to='` + occ("Nobody") + `' id='pm2'><body>hello?</body></message>`)
+	if e := bob.take("the error for a message to nobody", byID("pm2")); errorCondition(e) != "item-not-found" {
+		t.Errorf("a private message to a nickname not in the room: %s, want item-not-found", e)
+	}
+	if errorCondition(res) != "item-not-found" {
+		t.Errorf("an IQ to a nickname not in the room: %s, want item-not-found", res)
+	}
+}
