@@ -543,3 +543,129 @@ func TestMUCRoom(t *testing.T) {
 		t.Errorf("an IQ to a nickname not in the room: %s, want item-not-found", res)
 	}
 }
+
+// TestMUCModeration: a nickname change (303 from the old nickname with the
+// new one, then presence from the new one), a kick by the owner (307, with
+// the actor and reason, after which the user may come back), a ban (301,
+// after which the user cannot come back: forbidden), a participant's kick
+// refused, and the room destroyed with an alternate venue: every occupant
+// told once, and the room gone.
+func TestMUCModeration(t *testing.T) {
+	t.Parallel()
+	srv := start(t, []string{"alice", "bob", "carol"})
+	alice, _ := online(t, srv, "alice", "phone", "")
+	bob, _ := online(t, srv, "bob", "desk", "")
+	carol, _ := online(t, srv, "carol", "tab", "")
+	room := "court@" + mucDomain
+	occ := func(nick string) string { return room + "/" + nick }
+	alice.mucCreate(room, "Queen")
+	bob.mucJoin(room, "Bob", "")
+	carol.mucJoin(room, "Carol", "")
+	for _, c := range []*client{alice, bob} {
+		c.take("carol's presence", occPresence(occ("Carol"), ""))
+	}
+	alice.take("bob's presence", occPresence(occ("Bob"), ""))
+
+	// bob becomes Knave (§7.6).
+	bob.send(`<presence to='` + occ("Knave") + `'/>`)
+	got := bob.roomSync(room)
+	out := filter(got, occPresence(occ("Bob"), "unavailable", 303, 110))
+	in := filter(got, occPresence(occ("Knave"), "", 110))
+	if len(out) != 1 || len(in) != 1 || attrOf(mucItem(out[0]), "nick") != "Knave" {
+		t.Fatalf("bob's nickname change as he saw it: %s; want unavailable from Bob with 303, 110 and nick Knave, then presence from Knave with 110", dump(got))
+	}
+	for _, c := range []*client{alice, carol} {
+		got := c.roomSync(room)
+		i := slices.IndexFunc(got, occPresence(occ("Bob"), "unavailable", 303))
+		k := slices.IndexFunc(got, occPresence(occ("Knave"), ""))
+		if i < 0 || k < i || attrOf(mucItem(got[i]), "nick") != "Knave" || hasCode(got[i], 110) {
+			t.Errorf("%s: bob's nickname change: %s; want unavailable from Bob with 303 and nick Knave, then presence from Knave", c.jid, dump(got))
+		}
+	}
+	bob.say(room, "k1", "renamed")
+	for _, c := range []*client{bob, alice, carol} {
+		if n := count(c.roomSync(room), roomMessage(occ("Knave"), "renamed")); n != 1 {
+			t.Errorf("%s got %d copies of a message from the new nickname, want 1", c.jid, n)
+		}
+	}
+
+	// A participant may not kick (§8.2: only moderators).
+	if res := bob.iq("set", room, `<query xmlns='`+nsMUCAdmin+`'><item nick='Carol' role='none'/></query>`); errorCondition(res) != "forbidden" {
+		t.Errorf("a participant's kick: %s, want forbidden", res)
+	}
+
+	// The owner kicks carol (§8.2).
+	alice.mustIQ("set", room, `<query xmlns='`+nsMUCAdmin+`'><item nick='Carol' role='none'><reason>Off with her head</reason></item></query>`)
+	p := carol.take("her kick", occPresence(occ("Carol"), "unavailable"))
+	if !slices.Equal(mucCodes(p), []int{110, 307}) || attrOf(descend(mucItem(p), nsMUCUser, "actor"), "nick") != "Queen" ||
+		descend(mucItem(p), nsMUCUser, "reason") == nil || mucItem(p).ChildText(nsMUCUser, "reason") != "Off with her head" {
+		t.Errorf("carol's kick as she got it: %s; want 307 and 110, actor Queen and the reason", p)
+	}
+	if got := describeItem(p); got != "affiliation=none role=none jid="+carol.jid {
+		t.Errorf("carol's kick item: %s", got)
+	}
+	for _, c := range []*client{alice, bob} {
+		got := c.roomSync(room)
+		kicks := filter(got, occPresence(occ("Carol"), "unavailable", 307))
+		if len(kicks) != 1 || hasCode(kicks[0], 110) {
+			t.Errorf("%s: carol's kick: %s; want one unavailable presence with 307", c.jid, dump(got))
+		}
+	}
+	carol.say(room, "c1", "still here?")
+	if e := carol.take("the error for a message after the kick", byID("c1")); errorCondition(e) != "not-acceptable" {
+		t.Errorf("groupchat after a kick: %s, want not-acceptable (not an occupant)", e)
+	}
+	noneOf(t, "bob", "a kicked user's message", bob.roomSync(room), anyBody)
+
+	// A kick is no ban: carol comes back, and is banned (§9.1).
+	carol.mucJoin(room, "Carol", "")
+	alice.roomSync(room)
+	bob.roomSync(room)
+	alice.mustIQ("set", room, `<query xmlns='`+nsMUCAdmin+`'><item jid='carol@localhost' affiliation='outcast'><reason>Treason</reason></item></query>`)
+	p = carol.take("her ban", occPresence(occ("Carol"), "unavailable"))
+	if !slices.Equal(mucCodes(p), []int{110, 301}) || describeItem(p) != "affiliation=outcast role=none jid="+carol.jid ||
+		mucItem(p).ChildText(nsMUCUser, "reason") != "Treason" {
+		t.Errorf("carol's ban as she got it: %s; want 301 and 110, outcast, the reason", p)
+	}
+	for _, c := range []*client{alice, bob} {
+		bans := filter(c.roomSync(room), occPresence(occ("Carol"), "unavailable", 301))
+		if len(bans) != 1 || attrOf(mucItem(bans[0]), "affiliation") != "outcast" {
+			t.Errorf("%s: carol's ban: %s; want one unavailable presence with 301, outcast", c.jid, dump(bans))
+		}
+	}
+	if cond := carol.mucJoinError(room, "Carol", ""); cond != "forbidden" {
+		t.Errorf("a banned user's join: %s, want forbidden (§7.2.7)", cond)
+	}
+	if cond := carol.mucJoinError(room, "Someone Else", ""); cond != "forbidden" {
+		t.Errorf("a banned user's join under another nickname: %s, want forbidden", cond)
+	}
+	if got := alice.mucAffiliations(room, "outcast"); !slices.Equal(got, []string{"carol@localhost"}) {
+		t.Errorf("the ban list: %q, want carol", got)
+	}
+	noneOf(t, "alice", "carol's refused joins", alice.roomSync(room), occPresence(occ("Carol"), ""))
+
+	// Destruction (§10.9): bob and alice each get one unavailable presence
+	// with the <destroy/> and its alternate venue and reason.
+	venue := "hall@" + mucDomain
+	alice.mustIQ("set", room, `<query xmlns='`+nsMUCOwner+`'><destroy jid='`+venue+`'><reason>Moving to the hall</reason></destroy></query>`)
+	for _, c := range []*client{alice, bob} {
+		got := c.roomSync(room)
+		gone := filter(got, anyFromRoom(room))
+		if len(gone) != 1 || gone[0].Local != xmppcore.Presence || gone[0].Attr("type") != "unavailable" {
+			t.Errorf("%s: the room's destruction: %s; want one unavailable presence", c.jid, dump(got))
+			continue
+		}
+		d := descend(gone[0], nsMUCUser, "x", nsMUCUser, "destroy")
+		if attrOf(d, "jid") != venue || d.ChildText(nsMUCUser, "reason") != "Moving to the hall" {
+			t.Errorf("%s: the destruction without the alternate venue and reason: %s", c.jid, gone[0])
+		}
+	}
+	res := bob.iq("get", room, `<query xmlns='`+nsDiscoInfo+`'/>`)
+	if errorCondition(res) != "item-not-found" {
+		t.Errorf("disco#info of a destroyed room: %s, want item-not-found", res)
+	}
+	bob.say(room, "b1", "anyone?")
+	if e := bob.take("the error for a message to the destroyed room", byID("b1")); errorCondition(e) != "item-not-found" {
+		t.Errorf("groupchat to a destroyed room: %s, want item-not-found", e)
+	}
+}
