@@ -49,21 +49,23 @@ type conn struct {
 	headerSent bool
 
 	// Session state, after bind.
-	out       *outQueue
-	quit      chan struct{}
-	closeOnce sync.Once
-	closing   atomic.Bool
-	inSession atomic.Bool
-	closeErr  stream.Error
-	closeText string
-	writerWG  sync.WaitGroup
-	pingOut   atomic.Bool
-	lastTotal int64
-	pingSeq   atomic.Uint64
+	out            *outQueue
+	quit           chan struct{}
+	closeOnce      sync.Once
+	closing        atomic.Bool
+	inSession      atomic.Bool
+	closeErr       stream.Error
+	closeText      string
+	writing        atomic.Bool   // a writer goroutine runs
+	writerDone     chan struct{} // closed once the stream's end is written (or writing failed)
+	writerDoneOnce sync.Once
+	pingOut        atomic.Bool
+	lastTotal      int64
+	pingSeq        atomic.Uint64
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr) *conn {
-	return &conn{srv: s, nc: nc, c: nc, ip: ip, quit: make(chan struct{})}
+	return &conn{srv: s, nc: nc, c: nc, ip: ip, quit: make(chan struct{}), writerDone: make(chan struct{})}
 }
 
 // errClosedBy marks a stream the peer or the server closed on purpose, as

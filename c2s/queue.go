@@ -16,11 +16,10 @@ type outQueue struct {
 	items []*xmppcore.Element
 	head  int
 	max   int
-	ready chan struct{} // has a token while items are waiting
 }
 
 func newOutQueue(max int) *outQueue {
-	return &outQueue{max: max, ready: make(chan struct{}, 1)}
+	return &outQueue{max: max}
 }
 
 // push appends el, or reports false when the queue is full.
@@ -32,10 +31,6 @@ func (q *outQueue) push(el *xmppcore.Element) bool {
 	}
 	q.items = append(q.items, el)
 	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
 	return true
 }
 

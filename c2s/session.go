@@ -33,6 +33,7 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 		return false
 	}
 	if c.out.push(el) {
+		c.kickWriter()
 		return true
 	}
 	c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", c.out.max)
@@ -54,7 +55,9 @@ func (c *conn) Close(se stream.Error, text string) {
 		c.closeErr, c.closeText = se, text
 		c.closing.Store(true)
 		close(c.quit)
-		if !c.inSession.Load() {
+		if c.inSession.Load() {
+			c.kickWriter() // someone must write the end of the stream
+		} else {
 			// Still negotiating: there is no writer to tell; wake the
 			// reader, which ends the stream (onNegotiationTimeout).
 			_ = c.nc.SetReadDeadline(time.Now())
@@ -126,8 +129,7 @@ func (c *conn) runSession(ctx context.Context) error {
 		_ = c.c.SetReadDeadline(time.Now().Add(idle))
 	}
 	c.inSession.Store(true)
-	c.writerWG.Add(1)
-	go c.writer()
+	c.kickWriter() // for what was routed here since bind
 	c.srv.deps.Router.SessionBound(ctx, c)
 	for {
 		if c.closing.Load() {
@@ -169,7 +171,7 @@ func (c *conn) endSession(ctx context.Context, err error, log interface {
 		log.Info("session lost", "err", err)
 		c.Close(stream.Error{}, "")
 	}
-	c.writerWG.Wait()
+	<-c.writerDone
 	c.nc.Close()
 }
 
@@ -179,51 +181,85 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // flushes regularly.
 const maxBatch = 32 << 10
 
-// writer drains the outbound queue, writing whatever is waiting in one
-// write, until Close.
+// kickWriter makes sure a writer goroutine runs while stanzas wait or the
+// stream must be closed. Writers exist only while there is work: an idle
+// session costs no goroutine and no stack for writing.
+func (c *conn) kickWriter() {
+	if c.inSession.Load() && c.writing.CompareAndSwap(false, true) {
+		go c.writer()
+	}
+}
+
+// writer writes whatever is queued, a batch per write, and exits when the
+// queue is empty; after Close it writes the end of the stream and closes
+// the connection.
 func (c *conn) writer() {
-	defer c.writerWG.Done()
 	for {
-		select {
-		case <-c.out.ready:
-			el := c.out.pop()
-			if el == nil {
-				continue
-			}
-			bp := bufPool.Get().(*[]byte)
-			buf := el.AppendXML((*bp)[:0], xmppcore.NSClient)
-			buf = c.gather(buf)
-			if c.out.len() > 0 {
-				// More than one batch waits: come back without waiting.
-				select {
-				case c.out.ready <- struct{}{}:
-				default:
-				}
-			}
-			_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-			_, err := c.c.Write(buf)
-			if cap(buf) <= 64<<10 {
-				*bp = buf
-				bufPool.Put(bp)
-			}
-			if err != nil {
-				c.srv.log.Debug("write failed; closing", "jid", c.jid.String(), "err", err)
-				c.closing.Store(true)
-				c.nc.Close()
+		for {
+			if done := c.writeBatch(); done {
 				return
 			}
-		case <-c.quit:
-			buf := c.gather(nil)
-			if c.closeErr.Err != "" {
-				buf = append(buf, xmppcore.StreamErrorBytes(c.closeErr, c.closeText)...)
+			if c.out.len() == 0 {
+				break
 			}
-			buf = append(buf, "</stream:stream>"...)
-			_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.c.Write(buf)
-			c.nc.Close()
+		}
+		select {
+		case <-c.quit:
+			c.writeStreamEnd()
+			return
+		default:
+		}
+		c.writing.Store(false)
+		// A stanza pushed (or a Close) between the last check and the
+		// Store above found a writer running and did not start one.
+		if c.out.len() == 0 && !c.closing.Load() {
 			return
 		}
+		if !c.writing.CompareAndSwap(false, true) {
+			return // another writer took over
+		}
 	}
+}
+
+// writeBatch writes the stanzas waiting, up to maxBatch bytes. It reports
+// true when the connection failed and the writer must stop for good.
+func (c *conn) writeBatch() (stop bool) {
+	el := c.out.pop()
+	if el == nil {
+		return false
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := el.AppendXML((*bp)[:0], xmppcore.NSClient)
+	buf = c.gather(buf)
+	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_, err := c.c.Write(buf)
+	if cap(buf) <= 64<<10 {
+		*bp = buf
+		bufPool.Put(bp)
+	}
+	if err != nil {
+		c.srv.log.Debug("write failed; closing", "jid", c.jid.String(), "err", err)
+		c.closing.Store(true)
+		c.nc.Close()
+		// Leave writing set: no writer may start on a dead connection.
+		c.writerDoneOnce.Do(func() { close(c.writerDone) })
+		return true
+	}
+	return false
+}
+
+// writeStreamEnd flushes what is queued, then the stream error (if any) and
+// the end of the stream, and closes the connection.
+func (c *conn) writeStreamEnd() {
+	buf := c.gather(nil)
+	if c.closeErr.Err != "" {
+		buf = append(buf, xmppcore.StreamErrorBytes(c.closeErr, c.closeText)...)
+	}
+	buf = append(buf, "</stream:stream>"...)
+	_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.c.Write(buf)
+	c.nc.Close()
+	c.writerDoneOnce.Do(func() { close(c.writerDone) })
 }
 
 // gather appends the stanzas already queued, without waiting.
