@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"crypto/tls"
 	"slices"
 	"strconv"
 	"strings"
@@ -667,5 +668,235 @@ func TestMUCModeration(t *testing.T) {
 	bob.say(room, "b1", "anyone?")
 	if e := bob.take("the error for a message to the destroyed room", byID("b1")); errorCondition(e) != "item-not-found" {
 		t.Errorf("groupchat to a destroyed room: %s, want item-not-found", e)
+	}
+}
+
+// TestMUCAccessControl: a room made members-only removes its non-members
+// (322) and refuses them (registration-required) until an admin makes them
+// members, which invites them (§9.5); a password-protected room refuses a
+// join without the password or with a wrong one (not-authorized).
+func TestMUCAccessControl(t *testing.T) {
+	t.Parallel()
+	srv := start(t, []string{"alice", "bob", "carol"})
+	alice, _ := online(t, srv, "alice", "phone", "")
+	bob, _ := online(t, srv, "bob", "desk", "")
+	carol, _ := online(t, srv, "carol", "tab", "")
+
+	club := "club@" + mucDomain
+	alice.mucCreate(club, "Alice")
+	carol.mucJoin(club, "Carol", "")
+	alice.mucConfigure(club, "muc#roomconfig_membersonly", "1")
+	p := carol.take("her removal", occPresence(club+"/Carol", "unavailable"))
+	if !slices.Equal(mucCodes(p), []int{110, 322}) {
+		t.Errorf("a non-member when the room becomes members-only: %s, want 322 and 110 (§10.2)", p)
+	}
+	if gone := filter(alice.roomSync(club), occPresence(club+"/Carol", "unavailable", 322)); len(gone) != 1 {
+		t.Errorf("alice did not see carol removed with 322 once: %s", dump(gone))
+	}
+	if cond := bob.mucJoinError(club, "Bob", ""); cond != "registration-required" {
+		t.Errorf("a non-member's join: %s, want registration-required (§7.2.6)", cond)
+	}
+	alice.mustIQ("set", club, `<query xmlns='`+nsMUCAdmin+`'><item jid='bob@localhost' affiliation='member'/></query>`)
+	inv := bob.take("the invitation", func(el *xmppcore.Element) bool {
+		return el.Local == xmppcore.Message && el.Attr("from") == club && descend(el, nsMUCUser, "x", nsMUCUser, "invite") != nil
+	})
+	if from := attrOf(descend(inv, nsMUCUser, "x", nsMUCUser, "invite"), "from"); from != "alice@localhost" {
+		t.Errorf("the invitation of a new member comes from %q, want alice@localhost: %s", from, inv)
+	}
+	j := bob.mucJoin(club, "Bob", "")
+	if got, want := describeItem(j.self), "affiliation=member role=participant jid="+bob.jid; got != want {
+		t.Errorf("a member's self-presence: %s, want %s", got, want)
+	}
+	if got := alice.mucAffiliations(club, "member"); !slices.Equal(got, []string{"bob@localhost"}) {
+		t.Errorf("the member list: %q", got)
+	}
+	if cond := carol.mucJoinError(club, "Carol", ""); cond != "registration-required" {
+		t.Errorf("carol still a non-member: %s, want registration-required", cond)
+	}
+
+	vault := "vault@" + mucDomain
+	alice.mucCreate(vault, "Alice")
+	alice.mucConfigure(vault, "muc#roomconfig_passwordprotectedroom", "1", "muc#roomconfig_roomsecret", "open sesame")
+	got := alice.roomSync(vault)
+	if n := count(got, func(el *xmppcore.Element) bool {
+		return el.Local == xmppcore.Message && el.Attr("from") == vault && el.Attr("type") == "groupchat" && slices.Equal(mucCodes(el), []int{104})
+	}); n != 1 {
+		t.Errorf("alice after configuring the room she is in: %s; want one message with 104 (§10.2.1)", dump(got))
+	}
+	for _, x := range []string{"", `<password>open says me</password>`} {
+		if cond := carol.mucJoinError(vault, "Carol", x); cond != "not-authorized" {
+			t.Errorf("a join with %q: %s, want not-authorized (§7.2.5)", x, cond)
+		}
+	}
+	carol.mucJoin(vault, "Carol", `<password>open sesame</password>`)
+	if got := filter(alice.roomSync(vault), func(el *xmppcore.Element) bool { return el.Local == xmppcore.Presence }); len(got) != 1 || !occPresence(vault+"/Carol", "")(got[0]) {
+		t.Errorf("alice saw of the joins to the password room: %s, want carol's presence alone", dump(got))
+	}
+}
+
+// discoFeatures returns the features of a disco#info result.
+func discoFeatures(res *xmppcore.Element) []string {
+	var out []string
+	if q := descend(res, nsDiscoInfo, "query"); q != nil {
+		for f := range q.Children() {
+			if f.Is(nsDiscoInfo, "feature") {
+				out = append(out, f.Attr("var"))
+			}
+		}
+	}
+	return out
+}
+
+// discoItems returns the items of a disco#items result as jid or
+// jid=name.
+func discoItems(res *xmppcore.Element) []string {
+	var out []string
+	if q := descend(res, nsDiscoItems, "query"); q != nil {
+		for it := range q.Children() {
+			s := it.Attr("jid")
+			if n := it.Attr("name"); n != "" {
+				s += "=" + n
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestMUCDisco: the server lists the service; the service is a
+// conference/text entity with the MUC feature and lists its public rooms
+// (not hidden or locked ones); a room's disco#info has the muc_* features
+// of its configuration and the muc#roominfo form; its occupants are
+// listed to occupants only.
+func TestMUCDisco(t *testing.T) {
+	t.Parallel()
+	srv := start(t, []string{"alice", "bob"})
+	alice, _ := online(t, srv, "alice", "phone", "")
+	bob, _ := online(t, srv, "bob", "desk", "")
+
+	if items := discoItems(alice.mustIQ("get", host, `<query xmlns='`+nsDiscoItems+`'/>`)); !slices.Contains(items, mucDomain) {
+		t.Errorf("the server's disco#items: %q, want %s", items, mucDomain)
+	}
+	res := alice.mustIQ("get", mucDomain, `<query xmlns='`+nsDiscoInfo+`'/>`)
+	id := descend(res, nsDiscoInfo, "query", nsDiscoInfo, "identity")
+	if attrOf(id, "category") != "conference" || attrOf(id, "type") != "text" {
+		t.Errorf("the service's identity: %s, want conference/text", res)
+	}
+	if f := discoFeatures(res); !slices.Contains(f, nsMUC) {
+		t.Errorf("the service's features: %q, want %s", f, nsMUC)
+	}
+
+	lobby := "lobby@" + mucDomain
+	alice.mucCreate(lobby, "Alice")
+	alice.mucConfigure(lobby, "muc#roomconfig_roomname", "The Lobby", "muc#roomconfig_roomdesc", "Wait here",
+		"muc#roomconfig_moderatedroom", "1")
+	alice.send(`<message type='groupchat' to='` + lobby + `'><subject>Welcome</subject></message>`)
+	attic := "attic@" + mucDomain
+	alice.mucCreate(attic, "Alice")
+	alice.mucConfigure(attic, "muc#roomconfig_publicroom", "0")
+	alice.mucJoin("cellar@"+mucDomain, "Alice", "") // locked: never configured
+	alice.roomSync(lobby)
+
+	if items := discoItems(bob.mustIQ("get", mucDomain, `<query xmlns='`+nsDiscoItems+`'/>`)); !slices.Equal(items, []string{lobby + "=The Lobby"}) {
+		t.Errorf("the service's rooms: %q, want only the lobby, with its name (not the hidden attic, nor the locked cellar)", items)
+	}
+
+	res = bob.mustIQ("get", lobby, `<query xmlns='`+nsDiscoInfo+`'/>`)
+	id = descend(res, nsDiscoInfo, "query", nsDiscoInfo, "identity")
+	if attrOf(id, "category") != "conference" || attrOf(id, "type") != "text" || attrOf(id, "name") != "The Lobby" {
+		t.Errorf("the room's identity: %s, want conference/text named The Lobby", res)
+	}
+	f := discoFeatures(res)
+	for _, want := range []string{nsMUC, "muc_public", "muc_open", "muc_moderated", "muc_unsecured", "muc_temporary", "muc_semianonymous"} {
+		if !slices.Contains(f, want) {
+			t.Errorf("the room's features %q lack %s", f, want)
+		}
+	}
+	for _, not := range []string{"muc_hidden", "muc_membersonly", "muc_unmoderated", "muc_passwordprotected", "muc_persistent", "muc_nonanonymous"} {
+		if slices.Contains(f, not) {
+			t.Errorf("the room's features %q have %s", f, not)
+		}
+	}
+	var info map[string][]string
+	for x := range descend(res, nsDiscoInfo, "query").Children() {
+		if x.Is(nsData, "x") {
+			if v := formFields(x); slices.Equal(v["FORM_TYPE"], []string{nsMUC + "#roominfo"}) {
+				info = v
+			}
+		}
+	}
+	if info == nil {
+		t.Fatalf("no muc#roominfo form in the room's disco#info: %s", res)
+	}
+	for k, want := range map[string]string{"muc#roominfo_description": "Wait here", "muc#roominfo_subject": "Welcome", "muc#roominfo_occupants": "1"} {
+		if got := info[k]; !slices.Equal(got, []string{want}) {
+			t.Errorf("muc#roominfo %s: %q, want %q", k, got, want)
+		}
+	}
+	if got := discoFeatures(bob.mustIQ("get", attic, `<query xmlns='`+nsDiscoInfo+`'/>`)); !slices.Contains(got, "muc_hidden") {
+		t.Errorf("the hidden room's features: %q, want muc_hidden", got)
+	}
+
+	// Occupants are listed to occupants (§6.5), not to others.
+	if items := discoItems(bob.mustIQ("get", lobby, `<query xmlns='`+nsDiscoItems+`'/>`)); len(items) != 0 {
+		t.Errorf("the room's occupants as listed to a non-occupant: %q, want none", items)
+	}
+	if items := discoItems(alice.mustIQ("get", lobby, `<query xmlns='`+nsDiscoItems+`'/>`)); !slices.Equal(items, []string{lobby + "/Alice"}) {
+		t.Errorf("the room's occupants as listed to an occupant: %q", items)
+	}
+}
+
+// TestMUCSessionEnds: a user whose connection drops (no stream end, no
+// unavailable presence) is removed from the room, and the others get its
+// unavailable presence; so is a user whose session broadcasts unavailable
+// presence and stays connected. Back in a new session, the first is no
+// occupant: its messages to the room are refused.
+func TestMUCSessionEnds(t *testing.T) {
+	t.Parallel()
+	srv := start(t, []string{"alice", "bob", "carol"})
+	alice, _ := online(t, srv, "alice", "phone", "")
+	bob, _ := online(t, srv, "bob", "desk", "")
+	carol, _ := online(t, srv, "carol", "tab", "")
+	room := "pub@" + mucDomain
+	alice.mucCreate(room, "Alice")
+	bob.mucJoin(room, "Bob", "")
+	carol.mucJoin(room, "Carol", "")
+	alice.roomSync(room)
+
+	ended := sessionsEnded(t, srv, "bob@localhost", 1)
+	tc, ok := bob.c.Conn.(*tls.Conn)
+	if !ok {
+		t.Fatalf("bob's connection is a %T, not TLS", bob.c.Conn)
+	}
+	_ = tc.NetConn().Close() // no close_notify, no </stream:stream>
+	ended()
+	for _, c := range []*client{alice, carol} {
+		got := c.roomSync(room)
+		gone := filter(got, occPresence(room+"/Bob", "unavailable"))
+		if len(gone) != 1 || attrOf(mucItem(gone[0]), "role") != "none" || hasCode(gone[0], 110) {
+			t.Errorf("%s: bob's connection dropped: %s; want his unavailable presence once", c.jid, dump(got))
+		}
+	}
+	if items := discoItems(alice.mustIQ("get", room, `<query xmlns='`+nsDiscoItems+`'/>`)); !slices.Equal(items, []string{room + "/Alice", room + "/Carol"}) {
+		t.Errorf("the occupants after bob's drop: %q", items)
+	}
+
+	bob = login(t, srv, "bob", "desk")
+	bob.say(room, "b1", "I'm back")
+	if e := bob.take("the error for a message from a former occupant", byID("b1")); errorCondition(e) != "not-acceptable" {
+		t.Errorf("groupchat from the same full JID after the drop: %s, want not-acceptable (not an occupant)", e)
+	}
+	noneOf(t, "alice", "a message from a former occupant", alice.roomSync(room), anyBody)
+
+	// carol goes unavailable but stays connected (RFC 6121 §4.6.3: that
+	// ends her directed presence, so she leaves the room).
+	carol.send(`<presence type='unavailable'/>`)
+	carol.sync() // the broadcast is handled in her session, before the ping
+	got := alice.roomSync(room)
+	if gone := filter(got, occPresence(room+"/Carol", "unavailable")); len(gone) != 1 {
+		t.Errorf("alice: carol's unavailable broadcast: %s; want her unavailable presence once", dump(got))
+	}
+	if items := discoItems(alice.mustIQ("get", room, `<query xmlns='`+nsDiscoItems+`'/>`)); !slices.Equal(items, []string{room + "/Alice"}) {
+		t.Errorf("the occupants after carol's unavailable presence: %q", items)
 	}
 }
