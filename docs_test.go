@@ -6,6 +6,8 @@ package parley_test
 
 import (
 	"crypto/sha1" //nolint:gosec // XEP-0115 verification strings
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -1014,13 +1016,30 @@ const capsNode = "https://parley.im/docs"
 // capsVer is the XEP-0115 §5.1 verification string, with SHA-1, of a
 // client with one identity (client/pc, named Docs) and these features,
 // computed here independently of the server's code.
-func capsVer(features []string) string {
+func capsVer(features []string) string { return capsVerHash("sha-1", features) }
+
+// capsVerHash is capsVer with another hash function of §5.1: sha-1,
+// sha-256 or sha-512.
+func capsVerHash(hash string, features []string) string {
 	s := "client/pc//Docs<"
 	for _, f := range slices.Sorted(slices.Values(features)) {
 		s += f + "<"
 	}
-	sum := sha1.Sum([]byte(s)) //nolint:gosec // XEP-0115 sha-1
-	return base64.StdEncoding.EncodeToString(sum[:])
+	var sum []byte
+	switch hash {
+	case "sha-1":
+		h := sha1.Sum([]byte(s)) //nolint:gosec // XEP-0115 sha-1
+		sum = h[:]
+	case "sha-256":
+		h := sha256.Sum256([]byte(s))
+		sum = h[:]
+	case "sha-512":
+		h := sha512.Sum512([]byte(s))
+		sum = h[:]
+	default:
+		panic("capsVerHash: " + hash)
+	}
+	return base64.StdEncoding.EncodeToString(sum)
 }
 
 // announceCaps sends available presence with caps standing for features,
@@ -1031,8 +1050,14 @@ func capsVer(features []string) string {
 // before and must ask.
 func announceCaps(t *testing.T, c *xmpptest.Client, bare string, features, answer []string) []*xmppcore.Element {
 	t.Helper()
-	ver := capsVer(features)
-	c.Send(`<presence><c xmlns='` + nsCaps + `' hash='sha-1' node='` + capsNode + `' ver='` + ver + `'/></presence>`)
+	return announceCapsHash(t, c, bare, "sha-1", capsVer(features), answer)
+}
+
+// announceCapsHash is announceCaps with the hash function and the
+// verification string given.
+func announceCapsHash(t *testing.T, c *xmpptest.Client, bare, hash, ver string, answer []string) []*xmppcore.Element {
+	t.Helper()
+	c.Send(`<presence><c xmlns='` + nsCaps + `' hash='` + hash + `' node='` + capsNode + `' ver='` + ver + `'/></presence>`)
 	var before []*xmppcore.Element
 	var q *xmppcore.Element
 	for q == nil {
@@ -1320,6 +1345,18 @@ func checkCarbons(t *testing.T, p *probe) {
 	if got := messages(drain(t, desk)); len(got) != 0 {
 		t.Errorf("the desk got messages after a headline and with carbons disabled: %s", dumpAll(got))
 	}
+	// A carbon from anyone but the account itself is forged: dropped,
+	// without an answer (§11).
+	bob.Send(`<message type='chat' id='forged' to='` + a + `/r'><received xmlns='` + nsCarbons + `'><forwarded xmlns='` + nsForward +
+		`'><message xmlns='jabber:client' from='mallory@localhost/x' to='` + a + `/r' type='chat'><body>trust me</body></message></forwarded></received></message>`)
+	if got := messages(drain(t, phone)); len(got) != 0 {
+		t.Errorf("the phone got a forged carbon: %s", dumpAll(got))
+	}
+	for _, m := range messages(drain(t, bob)) {
+		if m.Attr("id") == "forged" {
+			t.Errorf("the forger got an answer: %s", m)
+		}
+	}
 	// Only the account's own resources enable carbons.
 	if res := request(t, bob, "set", a, `<enable xmlns='`+nsCarbons+`'/>`); condition(res) != "not-allowed" {
 		t.Errorf("enabling carbons for another account: %s, want not-allowed", res)
@@ -1411,6 +1448,22 @@ func checkMAM(t *testing.T, p *probe) {
 	if !slices.Equal(pg.bodies(), []string{"m3"}) {
 		t.Errorf("ids m3: %q", pg.bodies())
 	}
+	// with a full JID, start and end.
+	if pg := mustQuery(t, bob, mamForm("with", a+"/r")); !slices.Equal(pg.bodies(), bodies) {
+		t.Errorf("with %s/r: %q", a, pg.bodies())
+	}
+	if pg := mustQuery(t, bob, mamForm("with", a+"/elsewhere")); len(pg.ids) != 0 {
+		t.Errorf("with another resource of alice's: %q, want nothing", pg.bodies())
+	}
+	if pg := mustQuery(t, bob, mamForm("start", "2000-01-01T00:00:00Z", "end", "2999-01-01T00:00:00.000Z")); !slices.Equal(pg.bodies(), bodies) {
+		t.Errorf("start 2000, end 2999: %q", pg.bodies())
+	}
+	if pg := mustQuery(t, bob, mamForm("end", "2000-01-01T00:00:00Z")); len(pg.ids) != 0 {
+		t.Errorf("end 2000: %q, want nothing", pg.bodies())
+	}
+	if res := queryArchive(t, bob, mamForm("start", "yesterday")).res; condition(res) != "bad-request" {
+		t.Errorf("a start that is no date: %s, want bad-request", res)
+	}
 	md := mustResult(t, bob, "get", "", `<metadata xmlns='`+nsMAM+`'/>`).Child(nsMAM, "metadata")
 	if md.Child(nsMAM, "start").Attr("id") != live[0] || md.Child(nsMAM, "end").Attr("id") != live[4] {
 		t.Errorf("metadata: %s, want start %s and end %s", md, live[0], live[4])
@@ -1431,7 +1484,7 @@ func checkMAM(t *testing.T, p *probe) {
 	if res := mustResult(t, bob, "get", "", `<query xmlns='`+nsMAM+`'/>`); res.Child(nsMAM, "query").Child(nsData, "x") == nil {
 		t.Errorf("the query form: %s", res)
 	}
-	if res := queryArchive(t, bob, mamForm("full-text-search", "m1")).res; condition(res) != "feature-not-implemented" {
+	if res := queryArchive(t, bob, mamForm("include-groupchat", "true")).res; condition(res) != "feature-not-implemented" {
 		t.Errorf("an unknown form field: %s, want feature-not-implemented", res)
 	}
 }
@@ -1559,6 +1612,15 @@ func checkHints(t *testing.T, p *probe) {
 	if pg := mustQuery(t, carol, ""); len(pg.ids) != 0 {
 		t.Errorf("carol's archive: %q, want nothing", pg.bodies())
 	}
+	// store: a chat state alone is kept offline too.
+	p.srv.AddUser(t, "x0334d", testPassword)
+	alice.Send(`<message type='chat' id='h9' to='x0334d@localhost'><gone xmlns='http://jabber.org/protocol/chatstates'/><store xmlns='` + nsHints + `'/></message>`)
+	drain(t, alice)
+	dave, _ := xmpptest.Login(t, p.srv, "x0334d", testPassword, "r")
+	dave.Send(`<presence/>`)
+	if got := dave.Expect(isMessage); got.Attr("id") != "h9" || got.Child("http://jabber.org/protocol/chatstates", "gone") == nil {
+		t.Errorf("offline delivery of a chat state with <store/>: %s", got)
+	}
 }
 
 func checkMAMPrefs(t *testing.T, p *probe) {
@@ -1597,6 +1659,14 @@ func checkMAMPrefs(t *testing.T, p *probe) {
 	if pg := mustQuery(t, alice, ""); !slices.Equal(pg.bodies(), []string{"p1", "p4"}) {
 		t.Errorf("alice's archive: %q, want [p1 p4]", pg.bodies())
 	}
+	// At most 1000 JIDs in a list.
+	var many strings.Builder
+	for i := range 1001 {
+		many.WriteString(`<jid>u` + strconv.Itoa(i) + `@localhost</jid>`)
+	}
+	if res := request(t, alice, "set", "", `<prefs xmlns='`+nsMAM+`' default='always'><always>`+many.String()+`</always><never/></prefs>`); res.Attr("type") != "error" {
+		t.Errorf("preferences with 1001 JIDs in a list: %s, want an error", res)
+	}
 }
 
 func checkCaps(t *testing.T, p *probe) {
@@ -1605,11 +1675,18 @@ func checkCaps(t *testing.T, p *probe) {
 	honest := p.newUser(t, "x0115b", true)
 	liar := p.newUser(t, "x0115c", true)
 	legacy := p.newUser(t, "x0115d", true)
-	befriend(t, alice, a, honest, "x0115b@localhost")
-	befriend(t, alice, a, liar, "x0115c@localhost")
-	befriend(t, alice, a, legacy, "x0115d@localhost")
+	sha256User := p.newUser(t, "x0115e", true)
+	other := p.newUser(t, "x0115f", true)
+	for name, c := range map[string]*xmpptest.Client{"x0115b": honest, "x0115c": liar, "x0115d": legacy, "x0115e": sha256User, "x0115f": other} {
+		befriend(t, alice, a, c, name+"@localhost")
+	}
 	want := []string{nsDiscoInfo, node + "+notify", "urn:example:docs:x0115:honest"}
 	announceCaps(t, honest, "x0115b@localhost", want, want)
+	// sha-256, and a hash function the server does not know (its answer
+	// is taken for that resource alone).
+	want256 := []string{nsDiscoInfo, node + "+notify", "urn:example:docs:x0115:sha-256"}
+	announceCapsHash(t, sha256User, "x0115e@localhost", "sha-256", capsVerHash("sha-256", want256), want256)
+	announceCapsHash(t, other, "x0115f@localhost", "x-unknown", "anything", []string{nsDiscoInfo, node + "+notify"})
 	// The liar's verification string does not match the answer: it is not
 	// trusted, whatever the answer says.
 	lie := []string{nsDiscoInfo, node + "+notify", "urn:example:docs:x0115:liar"}
@@ -1622,7 +1699,9 @@ func checkCaps(t *testing.T, p *probe) {
 		}
 	}
 	mustResult(t, alice, "set", "", publishItem(node, "i1", `<x xmlns='urn:example:docs'/>`, "pubsub#access_model", "presence"))
-	honest.Expect(isEvent(a, "items", node, "i1"))
+	for _, c := range []*xmpptest.Client{honest, sha256User, other} {
+		c.Expect(isEvent(a, "items", node, "i1"))
+	}
 	for who, c := range map[string]*xmpptest.Client{"a contact whose caps did not verify": liar, "a contact with legacy caps": legacy} {
 		if got := messages(drain(t, c)); len(got) != 0 {
 			t.Errorf("%s got %s", who, dumpAll(got))
@@ -1867,6 +1946,23 @@ func checkPubSub(t *testing.T, p *probe) {
 	}
 	if ids := itemIDs(getItems(t, stranger, o, node, "")); slices.Contains(ids, "i5") {
 		t.Errorf("i5 is still there after the retraction: %q", ids)
+	}
+
+	// subscribe and unsubscribe: the contact, once; the owner is told of
+	// both (notify_sub).
+	mustResult(t, friend, "set", o, `<pubsub xmlns='`+nsPubSub+`'><subscribe node='`+node+`' jid='`+f+`'/></pubsub>`)
+	mustResult(t, friend, "set", o, `<pubsub xmlns='`+nsPubSub+`'><unsubscribe node='`+node+`' jid='`+f+`'/></pubsub>`)
+	for _, state := range []string{"subscribed", "none"} {
+		got := owner.Expect(func(el *xmppcore.Element) bool {
+			ev := event(el)
+			return ev != nil && ev.Child(nsPubSubEvent, "subscription") != nil && ev.Child(nsPubSubEvent, "subscription").Attr("jid") == f
+		})
+		if sub := event(got).Child(nsPubSubEvent, "subscription"); sub.Attr("subscription") != state {
+			t.Errorf("the owner's notification of the contact's subscription: %s, want %s", got, state)
+		}
+	}
+	if res := request(t, friend, "set", o, `<pubsub xmlns='`+nsPubSub+`'><unsubscribe node='`+node+`' jid='`+f+`'/></pubsub>`); appCondition(res) != "not-subscribed" {
+		t.Errorf("unsubscribing twice: %s, want not-subscribed", res)
 	}
 
 	// manage-subscriptions: the list, a subscription made and removed by
