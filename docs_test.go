@@ -1765,6 +1765,16 @@ func checkPEP(t *testing.T, p *probe) {
 	if d := last.Child(nsDelay, "delay"); d == nil || d.Attr("from") != a {
 		t.Errorf("the last item at initial presence has no delay from %s: %s", a, last)
 	}
+	// The owner's block list applies.
+	mustResult(t, alice, "set", "", `<block xmlns='`+nsBlocking+`'><item jid='`+b+`'/></block>`)
+	mustResult(t, alice, "set", "", publishItem(node, "blocked", tune))
+	for _, c := range []*xmpptest.Client{bob, phone} {
+		for _, m := range messages(drain(t, c)) {
+			if event(m) != nil {
+				t.Errorf("a contact alice blocked got %s", m)
+			}
+		}
+	}
 }
 
 func checkPrivatePEP(t *testing.T, p *probe) {
@@ -1806,6 +1816,9 @@ func checkOMEMO(t *testing.T, p *probe) {
 	alice := p.newUser(t, "x0384a", true)
 	bob := p.newUser(t, "x0384b", true)
 	stranger := p.newUser(t, "x0384c", true)
+	desk, _ := xmpptest.Login(t, p.srv, "x0384a", testPassword, "desk")
+	desk.Send(`<presence/>`)
+	mustResult(t, desk, "set", "", `<enable xmlns='`+nsCarbons+`'/>`)
 	befriend(t, alice, a, bob, b)
 	features := []string{nsDiscoInfo, devices + "+notify", "urn:example:docs:x0384"}
 	announceCaps(t, bob, b, features, features)
@@ -1833,6 +1846,10 @@ func checkOMEMO(t *testing.T, p *probe) {
 	alice.Send(`<message type='chat' id='o1' to='` + b + `'><encrypted xmlns='` + nsOMEMO + `'><header sid='12345'/><payload>AAAA</payload></encrypted></message>`)
 	alice.Send(`<message type='chat' id='o2' to='` + b + `'><encrypted xmlns='` + nsOMEMO + `'><header sid='12345'/><payload>BBBB</payload></encrypted></message>`)
 	bob.Expect(isMessageID("o2"))
+	if cp := desk.Expect(func(el *xmppcore.Element) bool { return el.Child(nsCarbons, "sent") != nil }); cp.Child(nsCarbons, "sent").
+		Child(nsForward, "forwarded").Child("", "message").Child(nsOMEMO, "encrypted") == nil {
+		t.Errorf("alice's desk: %s, want a sent copy of the encrypted message", cp)
+	}
 	pg := mustQuery(t, bob, mamForm("with", a))
 	if len(pg.msgs) != 2 || pg.msgs[1].Child(nsOMEMO, "encrypted") == nil {
 		t.Errorf("bob's archive of encrypted messages: %d results", len(pg.msgs))
