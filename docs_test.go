@@ -1576,6 +1576,11 @@ func checkHints(t *testing.T, p *probe) {
 			t.Errorf("%s delivered with stanza-id %v: %s", id, archived, got)
 		}
 	}
+	// The limit of the row: <store/> on a headline does not archive it.
+	alice.Send(`<message type='headline' id='h10' to='` + b + `'><body>news</body><store xmlns='` + nsHints + `'/></message>`)
+	if got := bob.Expect(isMessageID("h10")); stanzaIDBy(t, got, b) != "" {
+		t.Errorf("a headline with <store/> was archived, which the notes say it is not: %s", got)
+	}
 	for who, c := range map[string]*xmpptest.Client{a: alice, b: bob} {
 		pg := mustQuery(t, c, "")
 		var got []string
