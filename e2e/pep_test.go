@@ -376,10 +376,6 @@ func restartArchivePEP(t *testing.T, backend func(*config.Config)) {
 // published. bob, a contact of alice with a presence subscription, is made
 // publish-only on a node of hers with the presence access model.
 func TestPublishOnlyAffiliation(t *testing.T) {
-	t.Skip("bug: a publish-only entity is treated as affiliation none for reading: on a presence (or open, " +
-		"roster) node it can retrieve items and, with +notify caps, receives notifications; and it can " +
-		"retract items others published (pubsub/access.go: allowed() does not refuse publish-only, " +
-		"mayPublish() lets it retract anything)")
 	t.Parallel()
 	srv := start(t, []string{"alice", "bob"})
 	const aliceBare, node = "alice@localhost", "urn:example:sensor"

@@ -23,7 +23,8 @@ func sharesPresence(it *storage.RosterItem) bool {
 // error the XEP gives for a refusal.
 func allowed(cfg storage.PubSubConfig, item *storage.RosterItem, aff string) error {
 	switch aff {
-	case storage.PubSubOutcast:
+	case storage.PubSubOutcast, storage.PubSubPublishOnly:
+		// XEP-0060 §4.1: publish-only may publish and nothing else.
 		return errForbidden
 	case storage.PubSubOwner, storage.PubSubPublisher, storage.PubSubMember:
 		return nil

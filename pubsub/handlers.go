@@ -580,6 +580,9 @@ func (p *PEP) retract(ctx context.Context, r *request, el *xmppcore.Element) err
 	if err := p.mayPublish(ctx, r.owner, node, n.Config, r.iq.From); err != nil {
 		return err
 	}
+	if err := p.onlyOwnItems(ctx, r, node, ids); err != nil {
+		return err
+	}
 	var retracted []string
 	for _, id := range ids {
 		switch err := p.store.RetractPubSubItem(ctx, r.svc, node, id); {
@@ -988,6 +991,29 @@ func (p *PEP) setSubscriptions(ctx context.Context, r *request, el *xmppcore.Ele
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// onlyOwnItems refuses a publish-only entity the retraction of items that
+// others published (XEP-0060 §4.1: it SHOULD retract only its own).
+func (p *PEP) onlyOwnItems(ctx context.Context, r *request, node string, ids []string) error {
+	requester := r.iq.From.Bare()
+	if requester.Equal(r.owner) {
+		return nil
+	}
+	aff, err := p.store.GetPubSubAffiliation(ctx, r.svc, node, requester.String())
+	if err != nil || aff != storage.PubSubPublishOnly {
+		return nil // mayPublish already judged everyone else
+	}
+	items, err := p.store.PubSubItemsByID(ctx, r.svc, node, ids)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if pub, perr := jid.Parse(it.Publisher); perr != nil || !pub.Bare().Equal(requester) {
+			return errForbidden
 		}
 	}
 	return nil
