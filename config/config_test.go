@@ -163,6 +163,7 @@ func TestValidationRules(t *testing.T) {
 		{"mam retention", "[mam]\nretention_days = -1", `config.toml:2: mam.retention_days: must be between 0 and 100000, got -1`},
 		{"pep item size", "[pep]\nmax_item_size = 1", `config.toml:2: pep.max_item_size: must be between 1024 and 16777216, got 1`},
 		{"pep node items", "[pep]\nnode_max_items = 300", `config.toml:2: pep.node_max_items: must not exceed pep.max_items (256)`},
+		{"pep item vs stanza", "[limits]\nmax_stanza_size = 65536", `pep.max_item_size: must be at least 1024 below limits.max_stanza_size (65536)`},
 		{"pep nodes", "[pep]\nmax_nodes = 0", `config.toml:2: pep.max_nodes: must be between 1 and 100000, got 0`},
 
 		// Wrong TOML types, caught before decoding.

@@ -139,6 +139,10 @@ func (c *Config) validate() errorList {
 	if c.PEP.NodeMaxItems > c.PEP.MaxItems {
 		add(c.at("pep.node_max_items", []string{"pep.max_items"}, "must not exceed pep.max_items (%d)", c.PEP.MaxItems))
 	}
+	if c.PEP.MaxItemSize >= 1024 && c.Limits.MaxStanzaSize >= 1024 && c.PEP.MaxItemSize > c.Limits.MaxStanzaSize-1024 {
+		// An item travels inside a publish IQ and a notification message.
+		add(c.at("pep.max_item_size", []string{"limits.max_stanza_size"}, "must be at least 1024 below limits.max_stanza_size (%d): items travel inside stanzas", c.Limits.MaxStanzaSize))
+	}
 	intRange("pep.max_nodes", c.PEP.MaxNodes, 1, 100000)
 	intRange("pep.max_subscriptions", c.PEP.MaxSubscriptions, 1, 1000000)
 	intRange("pep.caps_cache_size", c.PEP.CapsCacheSize, 16, 10000000)
