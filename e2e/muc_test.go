@@ -1,15 +1,22 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"parley.im/parley/config"
+	"parley.im/parley/internal/xmpptest"
+	"parley.im/parley/router"
 	"parley.im/parley/xmppcore"
 )
 
@@ -1062,5 +1069,129 @@ func TestMUCShutdownTellsOccupants(t *testing.T) {
 		if len(self) != 1 {
 			t.Errorf("%s at shutdown: %s; want its unavailable presence from the room with 110 and 332 once", c.jid, dump(got))
 		}
+	}
+}
+
+// flagWriter is a log writer that raises its flag when a record holds
+// every one of its words (slog writes a record in one Write).
+type flagWriter struct {
+	words [][]byte
+	seen  atomic.Bool
+}
+
+func (w *flagWriter) Write(p []byte) (int, error) {
+	for _, word := range w.words {
+		if !bytes.Contains(p, word) {
+			return len(p), nil
+		}
+	}
+	w.seen.Store(true)
+	return len(p), nil
+}
+
+// TestMUCSlowOccupant: an occupant that never reads, with a small c2s
+// queue, is dropped from the room without delaying the others: alice
+// floods the room in lockstep with carol, a third occupant who must get
+// every message in order, once, while bob's queue overflows; his session
+// is then closed and everyone left sees him leave. If the fan-out waited
+// for bob, carol's copies would stop coming and the test would fail on
+// its read deadline; no time is measured.
+func TestMUCSlowOccupant(t *testing.T) {
+	t.Parallel()
+	const queue = 32
+	overflow := &flagWriter{words: [][]byte{[]byte("outbound queue full"), []byte("bob@localhost/slow")}}
+	srv := xmpptest.StartWithLog(t, overflow, func(c *config.Config) {
+		c.C2S.QueueSize = queue
+		c.Roster.MaxItems = queue - 16
+		c.MAM.MaxPageSize = queue - 16
+		c.MAM.DefaultPageSize = min(c.MAM.DefaultPageSize, c.MAM.MaxPageSize)
+	})
+	for _, u := range []string{"alice", "bob", "carol"} {
+		srv.AddUser(t, u, password)
+	}
+	alice, _ := online(t, srv, "alice", "phone", "")
+	bob, _ := online(t, srv, "bob", "slow", "")
+	carol, _ := online(t, srv, "carol", "tab", "")
+	room := "flood@" + mucDomain
+	alice.mucCreate(room, "Alice")
+	bob.mucJoin(room, "Bob", "")
+	carol.mucJoin(room, "Carol", "")
+	alice.roomSync(room)
+	bob.roomSync(room)
+
+	// bob reads no more, and his socket buffers little.
+	if tc, ok := bob.c.Conn.(*tls.Conn); ok {
+		if nc, ok := tc.NetConn().(*net.TCPConn); ok {
+			_ = nc.SetReadBuffer(4096)
+		}
+	}
+	ended := make(chan struct{})
+	var once atomic.Bool
+	remove := srv.Router().OnSessionEnded(func(_ context.Context, s router.Session, _ bool) {
+		if s.JID().String() == bob.jid && once.CompareAndSwap(false, true) {
+			close(ended)
+		}
+	})
+	defer remove()
+
+	// Flood until the server gives up on bob: it says so in its log (then
+	// sending more is useless) or his session has ended. Bounded by
+	// volume: 2,000 messages of 16 KB.
+	pad := strings.Repeat("x", 16<<10)
+	const most = 2000
+	sent := 0
+flood:
+	for ; ; sent++ {
+		if sent == most {
+			t.Fatalf("bob's session still up after %d messages of %d bytes with c2s.queue_size %d", most, len(pad), queue)
+		}
+		body := strconv.Itoa(sent) + " " + pad
+		id := "f" + strconv.Itoa(sent)
+		alice.say(room, id, body)
+		for _, c := range []*client{alice, carol} {
+			m := c.take("message "+id, func(el *xmppcore.Element) bool {
+				return el.Local == xmppcore.Message && el.Attr("type") == "groupchat" && el.Attr("from") == room+"/Alice"
+			})
+			if m.Attr("id") != id || m.ChildText("", "body") != body {
+				t.Fatalf("%s: got message %s where %s was due (order, or a duplicate)", c.jid, m.Attr("id"), id)
+			}
+		}
+		select {
+		case <-ended:
+			break flood
+		default:
+		}
+		if overflow.seen.Load() {
+			break
+		}
+	}
+	select {
+	case <-ended:
+	case <-time.After(xmpptest.Timeout):
+		t.Fatalf("bob's session not ended %v after its queue overflowed (message %d)", xmpptest.Timeout, sent)
+	}
+	if sent < queue {
+		t.Errorf("bob's session ended after %d messages, fewer than its queue holds (%d)", sent, queue)
+	}
+	for _, c := range []*client{alice, carol} {
+		got := c.roomSync(room)
+		if gone := filter(got, occPresence(room+"/Bob", "unavailable")); len(gone) != 1 {
+			t.Errorf("%s: bob's removal: %s; want his unavailable presence once", c.jid, dump(got))
+		}
+		noneOf(t, c.jid, "more messages than were sent", got, anyBody)
+	}
+	bobJID, err := jid.Parse(bob.jid)
+	must(t, err, "parse %s", bob.jid)
+	if _, ok := srv.Router().Session(bobJID); ok {
+		t.Errorf("bob's session is still bound")
+	}
+	alice.say(room, "after", "is anyone left?")
+	for _, c := range []*client{alice, carol} {
+		if n := count(c.roomSync(room), roomMessage(room+"/Alice", "is anyone left?")); n != 1 {
+			t.Errorf("%s got %d copies of the message after bob's removal, want 1", c.jid, n)
+		}
+	}
+	if items := discoItems(alice.mustIQ("get", room, `<query xmlns='`+nsDiscoItems+`'/>`)); !slices.Equal(items, []string{room + "/Alice", room + "/Carol"}) {
+		t.Errorf("the occupants after bob's removal: %q", items)
 	}
 }
