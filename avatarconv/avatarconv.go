@@ -324,4 +324,3 @@ func (a *AvatarConv) onPresence(ctx context.Context, st *router.Stanza) bool {
 	x.Nodes = append(nodes, xmppcore.Node{Elem: xmppcore.New(NSUpdate, "photo").AppendText(h)})
 	return false
 }
-

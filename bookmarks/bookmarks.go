@@ -1,5 +1,5 @@
 // Package bookmarks keeps the three places where clients store their
-// bookmarks of group chats in step (XEP-0402 §… "Compatibility"):
+// bookmarks of group chats in step (XEP-0402 §5.3 "Compatibility"):
 //
 //   - PEP native bookmarks, node urn:xmpp:bookmarks:1, one item per room
 //     (XEP-0402);
