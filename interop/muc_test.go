@@ -1,0 +1,55 @@
+//go:build unix
+
+package interop_test
+
+import (
+	"strings"
+	"testing"
+
+	"mellium.im/sasl"
+
+	"parley.im/parley/xmppcore"
+)
+
+// TestSlixmppMUC: two slixmpp clients use the MUC service on
+// conference.localhost with slixmpp's own XEP-0045 plugin: alice creates
+// a room (201, instant room), bob joins, they exchange groupchat messages
+// (each gets both, once, with the room's stanza id and the sender's
+// occupant id), alice changes the subject and bob sees it, and both
+// leave. The script (testdata/slixmpp_muc.py) exits non-zero unless all of
+// it happened; the room, temporary, must then be gone.
+func TestSlixmppMUC(t *testing.T) {
+	t.Parallel()
+	requireSlixmpp(t)
+	ctx := testContext(t)
+	srv, _ := startServer(t)
+	srv.AddUser(t, "alice", "alice secret")
+	srv.AddUser(t, "bob", "bob secret")
+	const room = "interop@conference.localhost"
+
+	p := startProcess(t, ctx, "slixmpp", nil, nil,
+		python, script(t, "slixmpp_muc.py"),
+		"--addr", srv.StartTLSAddr,
+		"--cafile", certFile(srv),
+		"--alice", "alice@localhost:alice secret",
+		"--bob", "bob@localhost:bob secret",
+		"--room", room,
+		"--timeout", clientTimeout, "--debug")
+	p.mustSucceed(t, ctx)
+
+	out := p.stdout.String()
+	for _, want := range []string{"created-ok\n", "joined-ok\n", "groupchat-ok\n", "subject-ok\n", "left-ok\n", "result ok\n",
+		"bob subject from=" + room + "/Alice subject='Interop works'\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("slixmpp output lacks %q", want)
+		}
+	}
+
+	// Left by everyone, the temporary room is gone.
+	c, _ := rawLogin(t, srv, false, sasl.ScramSha256, "alice", "alice secret", "check")
+	c.Send(`<iq type='get' id='gone' to='` + room + `'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	el := c.Expect(func(el *xmppcore.Element) bool { return el.Local == xmppcore.IQ && el.Attr("id") == "gone" })
+	if e := el.Child("", "error"); el.Attr("type") != "error" || e == nil || e.Child(xmppcore.NSStanzas, "item-not-found") == nil {
+		t.Errorf("disco#info of the room after everyone left: %s, want item-not-found", el)
+	}
+}

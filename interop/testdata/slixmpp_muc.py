@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""Two slixmpp clients meet in a multi-user chat room (XEP-0045).
+
+alice and bob log in; with slixmpp's xep_0045 plugin:
+
+  1. alice joins a room that does not exist: her self-presence says it
+     was created (201) and that it is her (110), as its owner and a
+     moderator; she accepts the default configuration (instant room, an
+     empty submitted form);
+  2. bob joins: his self-presence (110, no 201), with alice among the
+     occupants; alice sees him arrive;
+  3. each sends a groupchat message: both get both, once each, from the
+     sender's occupant JID, each with the room's XEP-0359 stanza id (the
+     same for both copies) and the sender's XEP-0421 occupant id (the same
+     on both copies, different for the two senders);
+  4. alice changes the subject: bob (and alice) see it, from her
+     occupant JID;
+  5. bob leaves (alice sees him go), then alice.
+
+Every observation is printed as one line on stdout, so that a failing run
+explains itself. Exit status: 0 only if all of it happened, 1 on any
+failure, 2 on a bad command line.
+
+Run it with /usr/bin/python3 (Debian's python3-slixmpp).
+"""
+
+import argparse
+import asyncio
+import logging
+import ssl
+import sys
+
+import slixmpp
+import slixmpp.exceptions
+from slixmpp import JID
+
+
+def say(*args):
+    print(*args, flush=True)
+
+
+class Step(Exception):
+    """A check failed; the message says which."""
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, name, jid, password, cafile, room):
+        super().__init__(jid, password)
+        self.name = name
+        self.room = room
+        for p in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0199', 'xep_0203', 'xep_0359', 'xep_0421'):
+            self.register_plugin(p)
+        if cafile:
+            self.ca_certs = cafile
+        else:
+            self.ssl_context.check_hostname = False
+            self.ssl_context.verify_mode = ssl.CERT_NONE
+        loop = asyncio.get_event_loop()
+        self.ready = loop.create_future()
+        self.gone = loop.create_future()
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.changed = asyncio.Event()
+        self.messages = []  # (nick, body, occupant id, stanza id, stanza id by)
+        self.subjects = []  # (nick, subject)
+        self.add_event_handler('session_start', self.on_session_start)
+        self.add_event_handler('groupchat_message', self.on_groupchat)
+        self.add_event_handler('groupchat_subject', self.on_subject)
+        self.add_event_handler('groupchat_presence', self.on_muc_presence)
+        self.add_event_handler('groupchat_message_error', lambda m: say(self.name, 'groupchat-error', str(m)))
+        self.add_event_handler('failed_auth', lambda s: say(self.name, 'auth-failed', s['condition']))
+        self.add_event_handler('stream_error', lambda e: say(self.name, 'stream-error', e['condition']))
+        self.add_event_handler('disconnected', self.on_disconnected)
+        self.add_event_handler('connection_failed', self.on_connection_failed)
+        self.add_event_handler('ssl_invalid_chain', self.on_connection_failed)
+
+    async def on_session_start(self, _event):
+        say(self.name, 'session-start', self.boundjid.full)
+        try:
+            await self.get_roster(timeout=10)
+            self.send_presence()
+            await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
+        except Exception as e:  # noqa: BLE001 - report whatever it was
+            say(self.name, 'start-failed', repr(e))
+            if not self.ready.done():
+                self.ready.set_exception(Step(self.name + ': session start failed'))
+            return
+        if not self.ready.done():
+            self.ready.set_result(True)
+
+    def on_groupchat(self, msg):
+        if msg['from'].bare != self.room.bare:
+            return
+        oid = msg['occupant-id']['id'] if msg.get_plugin('occupant-id', check=True) is not None else ''
+        sid = msg.get_plugin('stanza_id', check=True)
+        sid_id, sid_by = (sid['id'], str(sid['by'])) if sid is not None else ('', '')
+        delay = msg.get_plugin('delay', check=True) is not None
+        say(self.name, 'groupchat', 'from=' + msg['from'].full, 'body=' + repr(msg['body']),
+            'occupant-id=' + (oid or '-'), 'stanza-id=' + (sid_id or '-'), 'by=' + (sid_by or '-'),
+            'delay=' + str(delay))
+        self.messages.append((msg['from'].resource, msg['body'], oid, sid_id, sid_by))
+        self.changed.set()
+
+    def on_subject(self, msg):
+        say(self.name, 'subject', 'from=' + msg['from'].full, 'subject=' + repr(msg['subject']))
+        self.subjects.append((msg['from'].resource, msg['subject']))
+        self.changed.set()
+
+    def on_muc_presence(self, pres):
+        say(self.name, 'muc-presence', 'type=' + pres['type'], 'from=' + pres['from'].full,
+            'codes=' + ','.join(str(c) for c in sorted(pres['muc']['status_codes'])),
+            'affiliation=' + pres['muc']['affiliation'], 'role=' + pres['muc']['role'])
+        self.changed.set()
+
+    def on_disconnected(self, reason):
+        say(self.name, 'disconnected', repr(reason))
+        if not self.gone.done():
+            self.gone.set_result(True)
+        if not self.ready.done():
+            self.ready.set_exception(Step(self.name + ': disconnected before ready'))
+        self.changed.set()
+
+    def on_connection_failed(self, err):
+        say(self.name, 'connection-failed', repr(err))
+        if not self.ready.done():
+            self.ready.set_exception(Step(self.name + ': connection failed'))
+
+    def nicks(self):
+        muc = self['xep_0045']
+        return sorted(muc.get_roster(self.room)) if self.room in muc.rooms else []
+
+    async def until(self, what, cond, timeout=15):
+        """Wait until cond() holds, re-checking at every stanza."""
+        loop = asyncio.get_event_loop()
+        end = loop.time() + timeout
+        while not cond():
+            left = end - loop.time()
+            if left <= 0:
+                raise Step('%s: %s: not seen within %ss' % (self.name, what, timeout))
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        say(self.name, 'seen', what)
+
+    async def room_sync(self):
+        """Return once the room has sent this client all it had queued:
+        the room answers a ping to itself after everything before it. The
+        answer may be an error (a room gone): it is the order that counts."""
+        try:
+            await self['xep_0199'].ping(jid=self.room, timeout=10)
+        except slixmpp.exceptions.IqError as e:
+            say(self.name, 'room-ping', e.iq['error']['condition'])
+
+
+def connect(name, spec, args):
+    jid, password = spec.split(':', 1)
+    c = Client(name, jid, password, args.cafile, JID(args.room))
+    host, port = args.addr.rsplit(':', 1)
+    c.connect((host, int(port)), force_starttls=True)
+    return c
+
+
+def check_self(who, pres, codes, affiliation, role):
+    got = set(pres['muc']['status_codes'])
+    if pres['type'] == 'error' or got != codes:
+        raise Step('%s: self-presence %s with codes %s, want %s' % (who, pres['type'] or 'available', sorted(got), sorted(codes)))
+    if (pres['muc']['affiliation'], pres['muc']['role']) != (affiliation, role):
+        raise Step('%s: self-presence as %s/%s, want %s/%s' % (who, pres['muc']['affiliation'], pres['muc']['role'],
+                                                               affiliation, role))
+
+
+async def run(args):
+    alice = connect('alice', args.alice, args)
+    bob = connect('bob', args.bob, args)
+    await asyncio.gather(alice.ready, bob.ready)
+    room = JID(args.room)
+    say('both-ready')
+
+    # 1. alice creates the room, and accepts the default configuration.
+    pres, subject, occupants, history = await alice['xep_0045'].join_muc_wait(room, 'Alice', timeout=10)
+    check_self('alice', pres, {110, 201}, 'owner', 'moderator')
+    # slixmpp lists the joining client among the occupants too.
+    others = [p['from'].full for p in occupants if p['from'].resource != 'Alice']
+    if others or history or subject['subject']:
+        raise Step('alice: a new room with occupants %r, history %r, subject %r' % (others, history, subject['subject']))
+    form = alice['xep_0004'].make_form(ftype='submit')
+    await alice['xep_0045'].set_room_config(room, form, timeout=10)
+    say('created-ok')
+
+    # 2. bob joins; each sees the other.
+    pres, subject, occupants, history = await bob['xep_0045'].join_muc_wait(room, 'Bob', timeout=10)
+    check_self('bob', pres, {110}, 'none', 'participant')
+    if [p['from'].resource for p in occupants if p['from'].resource != 'Bob'] != ['Alice']:
+        raise Step('bob: occupants at join %r, want Alice' % [p['from'].full for p in occupants])
+    await alice.until('Bob in the room', lambda: alice.nicks() == ['Alice', 'Bob'])
+    await bob.until('Alice in the room', lambda: bob.nicks() == ['Alice', 'Bob'])
+    say('joined-ok')
+
+    # 3. Groupchat both ways: each gets both, once, with the ids.
+    texts = {'Alice': 'hello from alice', 'Bob': 'hello from bob'}
+    alice.send_message(mto=room, mbody=texts['Alice'], mtype='groupchat')
+    bob.send_message(mto=room, mbody=texts['Bob'], mtype='groupchat')
+    for c in (alice, bob):
+        await c.until('both messages', lambda c=c: set(texts.values()) <= {m[1] for m in c.messages})
+        await c.room_sync()  # a duplicate would be here by now
+    copies = {}
+    for c in (alice, bob):
+        for nick, body in texts.items():
+            got = [m for m in c.messages if m[1] == body]
+            if len(got) != 1 or got[0][0] != nick:
+                raise Step('%s: copies of %r: %r, want one from %s' % (c.name, body, got, nick))
+            _, _, oid, sid, by = got[0]
+            if not oid or not sid or by != room.bare:
+                raise Step('%s: %r without an occupant id or the room\'s stanza id: %r' % (c.name, body, got[0]))
+            copies.setdefault(nick, set()).add((oid, sid))
+    for nick, ids in copies.items():
+        if len(ids) != 1:
+            raise Step('%s\'s message reached alice and bob with different ids: %r' % (nick, ids))
+    if copies['Alice'] == copies['Bob']:
+        raise Step('alice and bob have the same ids: %r' % copies)
+    say('groupchat-ok')
+
+    # 4. alice changes the subject; bob sees it.
+    alice['xep_0045'].set_subject(room, 'Interop works')
+    for c in (bob, alice):
+        await c.until('the new subject', lambda c=c: c.subjects and c.subjects[-1] == ('Alice', 'Interop works'))
+    say('subject-ok')
+
+    # 5. bob leaves, alice sees him go; then she leaves too.
+    bob['xep_0045'].leave_muc(room, 'Bob')
+    await alice.until('Bob gone', lambda: alice.nicks() == ['Alice'])
+    alice['xep_0045'].leave_muc(room, 'Alice')
+    await alice.room_sync()
+    say('left-ok')
+
+    for c in (alice, bob):
+        c.disconnect()
+    await asyncio.gather(alice.gone, bob.gone)
+    return True
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--addr', required=True, help='host:port of the STARTTLS listener')
+    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    p.add_argument('--alice', required=True, help='JID:PASSWORD')
+    p.add_argument('--bob', required=True, help='JID:PASSWORD')
+    p.add_argument('--room', required=True, help='bare JID of the room to create')
+    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
+    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
+    args = p.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s', stream=sys.stderr)
+    loop = asyncio.get_event_loop()
+    try:
+        ok = loop.run_until_complete(asyncio.wait_for(run(args), args.timeout))
+    except asyncio.TimeoutError:
+        say('TIMEOUT after', args.timeout, 's')
+        ok = False
+    except Step as e:
+        say('FAILED', str(e))
+        ok = False
+    except Exception as e:  # noqa: BLE001
+        say('FAILED', repr(e))
+        ok = False
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in pending:
+        t.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    say('result', 'ok' if ok else 'FAIL')
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == '__main__':
+    main()
