@@ -524,6 +524,63 @@ func requireAdvertised(t *testing.T, p *probe, id string) {
 // specChecks holds one check per row of docs/xeps.md: what the running
 // server must show for the row to be true.
 var specChecks = map[string]func(t *testing.T, p *probe){
+	"XEP-0045": func(t *testing.T, p *probe) {
+		owner, guest := p.newUser(t, "x0045a", true), p.newUser(t, "x0045b", true)
+		room := "docs@conference.localhost"
+		info := mustResult(t, owner, "get", "conference.localhost", `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		if !hasFeature(info, "http://jabber.org/protocol/muc") {
+			t.Errorf("the MUC service does not advertise http://jabber.org/protocol/muc: %s", info)
+		}
+		// An instant room: created locked (201), unlocked by an empty form.
+		owner.Send(`<presence to='` + room + `/owner'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		self := owner.Expect(isPresence(room+"/owner", ""))
+		if !hasStatus(self, "110") || !hasStatus(self, "201") {
+			t.Errorf("the creator's own presence lacks 110 and 201: %s", self)
+		}
+		mustResult(t, owner, "set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`)
+		guest.Send(`<presence to='` + room + `/guest'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		guest.Expect(isPresence(room+"/owner", ""))
+		guest.Expect(isPresence(room+"/guest", ""))
+		owner.Expect(isPresence(room+"/guest", ""))
+		owner.Send(`<message type='groupchat' to='` + room + `' id='g1'><body>hello room</body></message>`)
+		for _, c := range []*xmpptest.Client{owner, guest} {
+			m := c.Expect(func(el *xmppcore.Element) bool { return el.Local == "message" && el.Attr("id") == "g1" })
+			if m.Attr("from") != room+"/owner" || m.ChildText("", "body") != "hello room" {
+				t.Errorf("groupchat message as received: %s", m)
+			}
+		}
+		// Only a moderator may kick.
+		if res := request(t, guest, "set", room, `<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='owner' role='none'/></query>`); condition(res) != "forbidden" {
+			t.Errorf("a participant kicking the owner: %s, want forbidden", res)
+		}
+	},
+	"XEP-0410": func(t *testing.T, p *probe) {
+		u := p.newUser(t, "x0410", true)
+		room := "selfping@conference.localhost"
+		if res := request(t, u, "get", room+"/me", `<ping xmlns='urn:xmpp:ping'/>`); res.Attr("type") != "error" {
+			t.Errorf("self-ping before joining: %s, want an error", res)
+		}
+		u.Send(`<presence to='` + room + `/me'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		u.Expect(isPresence(room+"/me", ""))
+		mustResult(t, u, "set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`)
+		mustResult(t, u, "get", room+"/me", `<ping xmlns='urn:xmpp:ping'/>`)
+	},
+	"XEP-0421": func(t *testing.T, p *probe) {
+		a, b := p.newUser(t, "x0421a", true), p.newUser(t, "x0421b", true)
+		room := "ids@conference.localhost"
+		a.Send(`<presence to='` + room + `/a'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		a.Expect(isPresence(room+"/a", ""))
+		mustResult(t, a, "set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`)
+		b.Send(`<presence to='` + room + `/b'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		seen := b.Expect(isPresence(room+"/a", ""))
+		a.Send(`<message type='groupchat' to='` + room + `' id='o1'><body>x</body></message>`)
+		msg := b.Expect(func(el *xmppcore.Element) bool { return el.Local == "message" && el.Attr("id") == "o1" })
+		id1 := seen.Child("urn:xmpp:occupant-id:0", "occupant-id")
+		id2 := msg.Child("urn:xmpp:occupant-id:0", "occupant-id")
+		if id1 == nil || id2 == nil || id1.Attr("id") == "" || id1.Attr("id") != id2.Attr("id") {
+			t.Errorf("occupant ids in presence %s and message %s: want the same, non-empty", seen, msg)
+		}
+	},
 	"RFC 6120": func(t *testing.T, p *probe) {
 		st := p.preTLS.Child(xmppcore.NSTLS, "starttls")
 		if st == nil || st.Child(xmppcore.NSTLS, "required") == nil {
@@ -2592,4 +2649,32 @@ func TestLocalLinks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hasFeature reports whether a disco#info result lists feature.
+func hasFeature(res *xmppcore.Element, feature string) bool {
+	q := res.Child("http://jabber.org/protocol/disco#info", "query")
+	if q == nil {
+		return false
+	}
+	for f := range q.Children() {
+		if f.Local == "feature" && f.Attr("var") == feature {
+			return true
+		}
+	}
+	return false
+}
+
+// hasStatus reports whether a MUC presence carries status code.
+func hasStatus(pres *xmppcore.Element, code string) bool {
+	x := pres.Child("http://jabber.org/protocol/muc#user", "x")
+	if x == nil {
+		return false
+	}
+	for st := range x.Children() {
+		if st.Local == "status" && st.Attr("code") == code {
+			return true
+		}
+	}
+	return false
 }
