@@ -92,6 +92,10 @@ func TestVCardToPEPAndPresence(t *testing.T) {
 	// The presence of another session carries the hash.
 	c2, _ := xmpptest.Login(t, s, "alice", "pw", "laptop")
 	c2.Send(`<presence/>`)
+	// Available once its own presence comes back.
+	c2.Expect(func(el *xmppcore.Element) bool {
+		return el.Local == "presence" && el.Attr("from") == "alice@localhost/laptop"
+	})
 	c.Send(`<presence><x xmlns='vcard-temp:x:update'><photo/></x></presence>`)
 	p := c2.Expect(func(el *xmppcore.Element) bool {
 		return el.Local == "presence" && el.Attr("from") == "alice@localhost/phone"
