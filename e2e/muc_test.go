@@ -224,12 +224,15 @@ func (c *client) mucJoinError(room, nick, x string) string {
 	c.t.Helper()
 	occ := room + "/" + nick
 	c.send(`<presence to='` + occ + `'><x xmlns='` + nsMUC + `'>` + x + `</x></presence>`)
-	el := c.take("the error answer to the join of "+occ, occPresence(occ, "error"))
-	if descend(el, nsMUC, "x") == nil {
-		c.t.Errorf("%s: join error without <x xmlns='%s'/>: %s", c.jid, nsMUC, el)
+	got := c.roomSync(room)
+	errs := filter(got, occPresence(occ, "error"))
+	if len(errs) != 1 || count(got, occPresence(occ, "")) != 0 {
+		c.t.Fatalf("%s: joining %s: %s; want one error presence, and not in the room", c.jid, occ, dump(got))
 	}
-	noneOf(c.t, c.jid, "the room's presence after a refused join", c.roomSync(room), occPresence(occ, ""))
-	return errorCondition(el)
+	if descend(errs[0], nsMUC, "x") == nil {
+		c.t.Errorf("%s: join error without <x xmlns='%s'/>: %s", c.jid, nsMUC, errs[0])
+	}
+	return errorCondition(errs[0])
 }
 
 // mucCreate creates room as nick (§10.1.1: self-presence with 201, the
