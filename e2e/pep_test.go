@@ -414,9 +414,6 @@ func TestPublishOnlyAffiliation(t *testing.T) {
 // with a <subscription/> child. Here the owner cancels bob's subscription
 // (§8.8.2) and then subscribes him again.
 func TestSubscriptionNotifications(t *testing.T) {
-	t.Skip("bug: pubsub#subscription-notifications is advertised, but the subscriber is never told of a change " +
-		"to its subscription (only the owner hears of subscribe and unsubscribe, with pubsub#notify_sub): " +
-		"pubsub/handlers.go setSubscriptions changes them silently")
 	t.Parallel()
 	srv := start(t, []string{"alice", "bob"})
 	const aliceBare, node = "alice@localhost", "urn:example:news"

@@ -992,6 +992,14 @@ func (p *PEP) setSubscriptions(ctx context.Context, r *request, el *xmppcore.Ele
 		if err != nil {
 			return err
 		}
+		// §8.8.4 / §13.14: the subscriber learns of the change.
+		if to, perr := jid.Parse(c.JID); perr == nil && (p.opts.Federation || p.router().IsLocalHost(to.Domainpart())) {
+			sub := xmppcore.New(NSEvent, "subscription", "node", n.Name, "jid", c.JID, "subscription", c.State)
+			if c.State != "none" && c.SubID != "" {
+				sub.SetAttr("subid", c.SubID)
+			}
+			p.send(ctx, r.owner, n.Config, simpleEvent(n.Name, sub), []recipient{{to: to}})
+		}
 	}
 	return nil
 }
