@@ -10,6 +10,7 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,6 +157,9 @@ var discoFeatures = map[string]string{
 	"jabber:iq:last":                         "XEP-0012",
 	"jabber:iq:private":                      "XEP-0049",
 	"vcard-temp":                             "XEP-0054",
+	"urn:xmpp:bookmarks:1#compat":            "XEP-0402",
+	"urn:xmpp:bookmarks:1#compat-pep":        "XEP-0402",
+	"urn:xmpp:pep-vcard-conversion:0":        "XEP-0398",
 	"jabber:iq:register":                     "XEP-0077",
 	"jabber:iq:version":                      "XEP-0092",
 	"msgoffline":                             "XEP-0160",
@@ -757,6 +761,61 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 			t.Errorf("another user's private XML: %s, want forbidden", res)
 		}
 	},
+	"XEP-0402": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0402")
+		u := p.newUser(t, "x0402", false)
+		// #compat: private XML -> native bookmarks and the legacy PEP node.
+		mustResult(t, u, "set", "", `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>`+
+			`<conference jid='a@conference.localhost' name='A' autojoin='true'><nick>n</nick></conference></storage></query>`)
+		res := mustResult(t, u, "get", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub>`)
+		it := res.Child(nsPubSubDocs, "pubsub").Child(nsPubSubDocs, "items").Child(nsPubSubDocs, "item")
+		if it == nil || it.Attr("id") != "a@conference.localhost" ||
+			it.Child("urn:xmpp:bookmarks:1", "conference").ChildText("urn:xmpp:bookmarks:1", "nick") != "n" {
+			t.Errorf("native bookmarks after a private XML set: %s", res)
+		}
+		res = mustResult(t, u, "get", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='storage:bookmarks'/></pubsub>`)
+		if !strings.Contains(res.String(), "a@conference.localhost") {
+			t.Errorf("legacy PEP bookmarks after a private XML set (#compat-pep): %s", res)
+		}
+		// Native publish and retraction -> private XML.
+		mustResult(t, u, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:bookmarks:1'>`+
+			`<item id='b@conference.localhost'><conference xmlns='urn:xmpp:bookmarks:1' name='B'/></item></publish></pubsub>`)
+		mustResult(t, u, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><retract node='urn:xmpp:bookmarks:1'><item id='a@conference.localhost'/></retract></pubsub>`)
+		res = mustResult(t, u, "get", "", `<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>`)
+		s := res.Child("jabber:iq:private", "query").Child("storage:bookmarks", "storage")
+		if s == nil || s.ChildCount() != 1 || s.FirstChild().Attr("jid") != "b@conference.localhost" {
+			t.Errorf("private XML after native publish and retraction: %s", res)
+		}
+	},
+	"XEP-0398": func(t *testing.T, p *probe) {
+		requireAdvertised(t, p, "XEP-0398")
+		u := p.newUser(t, "x0398", false)
+		img := []byte("docs avatar")
+		sum := sha1.Sum(img) //nolint:gosec // XEP-0084 names images by SHA-1
+		id := hex.EncodeToString(sum[:])
+		mustResult(t, u, "set", "", `<vCard xmlns='vcard-temp'><FN>x</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>`+b64(img)+`</BINVAL></PHOTO></vCard>`)
+		res := mustResult(t, u, "get", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:avatar:metadata'/></pubsub>`)
+		if it := res.Child(nsPubSubDocs, "pubsub").Child(nsPubSubDocs, "items").Child(nsPubSubDocs, "item"); it == nil || it.Attr("id") != id {
+			t.Errorf("avatar metadata after a vCard set: %s", res)
+		}
+		// Its presence carries the hash (XEP-0153).
+		u2, _ := xmpptest.Login(t, p.srv, "x0398", testPassword, "r2")
+		u2.Send(`<presence/>`)
+		u2.Expect(func(el *xmppcore.Element) bool { return el.Local == "presence" && el.Attr("from") == "x0398@localhost/r2" })
+		u.Send(`<presence/>`)
+		pres := u2.Expect(func(el *xmppcore.Element) bool {
+			return el.Local == "presence" && el.Attr("from") == "x0398@localhost/r"
+		})
+		if got := pres.Child("vcard-temp:x:update", "x").ChildText("vcard-temp:x:update", "photo"); got != id {
+			t.Errorf("presence without the avatar hash: %s", pres)
+		}
+		// Empty metadata removes the vCard photo.
+		mustResult(t, u, "set", "", `<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='urn:xmpp:avatar:metadata'><item id='current'><metadata xmlns='urn:xmpp:avatar:metadata'/></item></publish></pubsub>`)
+		res = mustResult(t, u, "get", "", `<vCard xmlns='vcard-temp'/>`)
+		if v := res.Child("vcard-temp", "vCard"); v.Child("vcard-temp", "PHOTO") != nil || v.ChildText("vcard-temp", "FN") != "x" {
+			t.Errorf("vCard after the avatar was disabled: %s", res)
+		}
+	},
 	"XEP-0054": func(t *testing.T, p *probe) {
 		requireAdvertised(t, p, "XEP-0054")
 		u := p.newUser(t, "x0054", false)
@@ -942,6 +1001,8 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 // users of its own.
 
 // Namespaces of those checks.
+const nsPubSubDocs = "http://jabber.org/protocol/pubsub"
+
 const (
 	nsCarbons      = "urn:xmpp:carbons:2"
 	nsForward      = "urn:xmpp:forward:0"

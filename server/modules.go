@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"time"
 
+	"parley.im/parley/avatarconv"
 	"parley.im/parley/blocking"
+	"parley.im/parley/bookmarks"
 	"parley.im/parley/carbons"
 	"parley.im/parley/config"
 	"parley.im/parley/disco"
@@ -81,6 +83,10 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 			CapsCacheSize:    cfg.PEP.CapsCacheSize,
 			Federation:       cfg.S2S.Enabled,
 		}),
+		// Conversions between modules, through the protocol: after PEP,
+		// private XML and vCard, whose answers they watch.
+		bookmarks.New(st),
+		avatarconv.New(st),
 	}
 	if cfg.MUC.Enabled {
 		list = append(list, muc.New(st, mucOptions(cfg, secret)))
