@@ -29,6 +29,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/module"
+	"parley.im/parley/module/iqrelay"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
 	"parley.im/parley/xmppcore"
@@ -61,7 +62,7 @@ var (
 // AvatarConv is the XEP-0398 module.
 type AvatarConv struct {
 	store  Store
-	relay  *relay
+	relay  *iqrelay.Relay
 	router *router.Router
 
 	mu     sync.Mutex
@@ -79,10 +80,10 @@ func (*AvatarConv) Name() string { return "avatarconv" }
 // Register watches vCard sets and avatar metadata publishes, and the
 // users' broadcast presence.
 func (a *AvatarConv) Register(r *module.Registrar) error {
-	a.relay = newRelay("parley-avatarconv-", r.Router, r.Logger)
+	a.relay = iqrelay.New("parley-avatarconv-", r.Router, r.Logger)
 	a.router = r.Router
 	r.Hook(router.EventIQBare, router.PriorityEarly, a.onBare)
-	r.Hook(router.EventIQFull, router.PriorityEarly, a.relay.answer)
+	r.Hook(router.EventIQFull, router.PriorityEarly, a.relay.Answer)
 	r.Hook(router.EventPreRoute, router.PriorityDefault, a.onPresence)
 	r.OnSessionEnded(func(_ context.Context, s router.Session, _ bool) {
 		bare := s.JID().Bare()
@@ -97,7 +98,7 @@ func (a *AvatarConv) Register(r *module.Registrar) error {
 }
 
 func (a *AvatarConv) onBare(ctx context.Context, st *router.Stanza) bool {
-	if a.relay.answer(ctx, st) {
+	if a.relay.Answer(ctx, st) {
 		return true
 	}
 	if st.Origin == nil || st.Type() != "set" || st.El.ChildCount() != 1 || !st.From.Bare().Equal(st.To.Bare()) {
@@ -108,7 +109,7 @@ func (a *AvatarConv) onBare(ctx context.Context, st *router.Stanza) bool {
 	switch {
 	case q.Is(NSVCard, "vCard"):
 		v := q.Clone()
-		a.relay.forward(ctx, st, func(ctx context.Context) { a.fromVCard(ctx, user, v) })
+		a.relay.Forward(ctx, st, func(ctx context.Context) { a.fromVCard(ctx, user, v) })
 		return true
 	case q.Is(nsPubSub, "pubsub"):
 		pub := q.Child(nsPubSub, "publish")
@@ -124,7 +125,7 @@ func (a *AvatarConv) onBare(ctx context.Context, st *router.Stanza) bool {
 			return false
 		}
 		meta = meta.Clone()
-		a.relay.forward(ctx, st, func(ctx context.Context) { a.fromMetadata(ctx, user, meta) })
+		a.relay.Forward(ctx, st, func(ctx context.Context) { a.fromMetadata(ctx, user, meta) })
 		return true
 	}
 	return false
@@ -165,7 +166,7 @@ func (a *AvatarConv) published(ctx context.Context, user jid.JID) (string, error
 	if !ok || len(it.Payload) == 0 {
 		return "", nil
 	}
-	meta, err := parse(it.Payload)
+	meta, err := xmppcore.Parse(it.Payload)
 	if err != nil {
 		return "", err
 	}
@@ -188,7 +189,7 @@ func firstInfo(meta *xmppcore.Element) *xmppcore.Element {
 func (a *AvatarConv) fromVCard(ctx context.Context, user jid.JID, v *xmppcore.Element) {
 	cur, err := a.published(ctx, user)
 	if err != nil {
-		a.relay.log.Error("avatarconv: read avatar metadata", "user", user.String(), "err", err)
+		a.relay.Logger().Error("avatarconv: read avatar metadata", "user", user.String(), "err", err)
 		return
 	}
 	b64, typ, hash, size, ok := photo(v)
@@ -211,11 +212,11 @@ func (a *AvatarConv) fromMetadata(ctx context.Context, user jid.JID, meta *xmppc
 	host, name := user.Domainpart(), user.Localpart()
 	v := xmppcore.New(NSVCard, "vCard")
 	if b, err := a.store.GetData(ctx, host, name, storage.DataVCard, ""); err == nil {
-		if el, err := parse(b); err == nil && el.Is(NSVCard, "vCard") {
+		if el, err := xmppcore.Parse(b); err == nil && el.Is(NSVCard, "vCard") {
 			v = el
 		}
 	} else if !errors.Is(err, storage.ErrNotFound) {
-		a.relay.log.Error("avatarconv: read vCard", "user", user.String(), "err", err)
+		a.relay.Logger().Error("avatarconv: read vCard", "user", user.String(), "err", err)
 		return
 	}
 	var photoEl *xmppcore.Element
@@ -224,10 +225,10 @@ func (a *AvatarConv) fromMetadata(ctx context.Context, user jid.JID, meta *xmppc
 		hash = info.Attr("id")
 		items, err := a.store.PubSubItemsByID(ctx, svc(user), NSData, []string{hash})
 		if err != nil || len(items) == 0 {
-			a.relay.log.Warn("avatarconv: avatar data not found", "user", user.String(), "id", hash, "err", err)
+			a.relay.Logger().Warn("avatarconv: avatar data not found", "user", user.String(), "id", hash, "err", err)
 			return
 		}
-		data, err := parse(items[0].Payload)
+		data, err := xmppcore.Parse(items[0].Payload)
 		if err != nil || !data.Is(NSData, "data") {
 			return
 		}
@@ -257,14 +258,14 @@ func (a *AvatarConv) fromMetadata(ctx context.Context, user jid.JID, meta *xmppc
 	}
 	v.Nodes = nodes
 	if err := a.store.PutData(ctx, host, name, storage.DataVCard, "", v.AppendXML(nil, xmppcore.NSClient)); err != nil {
-		a.relay.log.Error("avatarconv: store vCard", "user", user.String(), "err", err)
+		a.relay.Logger().Error("avatarconv: store vCard", "user", user.String(), "err", err)
 		return
 	}
 	a.setHash(user, hash)
 }
 
 func (a *AvatarConv) publish(ctx context.Context, user jid.JID, node, id string, payload *xmppcore.Element) {
-	a.relay.send(ctx, user, xmppcore.New(nsPubSub, "pubsub").Append(
+	a.relay.Send(ctx, user, xmppcore.New(nsPubSub, "pubsub").Append(
 		xmppcore.New(nsPubSub, "publish", "node", node).Append(xmppcore.New(nsPubSub, "item", "id", id).Append(payload))))
 }
 
@@ -285,12 +286,12 @@ func (a *AvatarConv) hash(ctx context.Context, user jid.JID) string {
 	}
 	h, err := a.published(ctx, user)
 	if err != nil {
-		a.relay.log.Error("avatarconv: read avatar metadata", "user", user.String(), "err", err)
+		a.relay.Logger().Error("avatarconv: read avatar metadata", "user", user.String(), "err", err)
 		return ""
 	}
 	if h == "" {
 		if b, err := a.store.GetData(ctx, user.Domainpart(), user.Localpart(), storage.DataVCard, ""); err == nil {
-			if v, err := parse(b); err == nil {
+			if v, err := xmppcore.Parse(b); err == nil {
 				_, _, h, _, _ = photo(v)
 			}
 		}

@@ -27,6 +27,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/module"
+	"parley.im/parley/module/iqrelay"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
 	"parley.im/parley/xmppcore"
@@ -61,7 +62,7 @@ var (
 // Bookmarks is the bookmarks conversion module.
 type Bookmarks struct {
 	store Store
-	relay *relay
+	relay *iqrelay.Relay
 }
 
 // New returns the bookmarks conversion module over store.
@@ -73,16 +74,16 @@ func (*Bookmarks) Name() string { return "bookmarks" }
 // Register watches the users' bookmark stores and advertises the
 // compatibility features on accounts.
 func (b *Bookmarks) Register(r *module.Registrar) error {
-	b.relay = newRelay("parley-bookmarks-", r.Router, r.Logger)
+	b.relay = iqrelay.New("parley-bookmarks-", r.Router, r.Logger)
 	r.Hook(router.EventIQBare, router.PriorityEarly, b.onBare)
-	r.Hook(router.EventIQFull, router.PriorityEarly, b.relay.answer)
+	r.Hook(router.EventIQFull, router.PriorityEarly, b.relay.Answer)
 	r.Feature(module.Account, FeatureCompat)
 	r.Feature(module.Account, FeatureCompatPEP)
 	return nil
 }
 
 func (b *Bookmarks) onBare(ctx context.Context, st *router.Stanza) bool {
-	if b.relay.answer(ctx, st) {
+	if b.relay.Answer(ctx, st) {
 		return true
 	}
 	if st.Origin == nil || st.Type() != "set" || st.El.ChildCount() != 1 || !st.From.Bare().Equal(st.To.Bare()) {
@@ -97,7 +98,7 @@ func (b *Bookmarks) onBare(ctx context.Context, st *router.Stanza) bool {
 			return false
 		}
 		s = s.Clone()
-		b.relay.forward(ctx, st, func(ctx context.Context) { b.fromLegacy(ctx, user, s, true) })
+		b.relay.Forward(ctx, st, func(ctx context.Context) { b.fromLegacy(ctx, user, s, true) })
 		return true
 	case q.Is(nsPubSub, "pubsub"):
 		op := q.FirstChild()
@@ -106,7 +107,7 @@ func (b *Bookmarks) onBare(ctx context.Context, st *router.Stanza) bool {
 		}
 		switch op.Attr("node") {
 		case NS:
-			b.relay.forward(ctx, st, func(ctx context.Context) { b.fromNative(ctx, user) })
+			b.relay.Forward(ctx, st, func(ctx context.Context) { b.fromNative(ctx, user) })
 			return true
 		case NSLegacy:
 			if op.Local != "publish" {
@@ -120,7 +121,7 @@ func (b *Bookmarks) onBare(ctx context.Context, st *router.Stanza) bool {
 				return false
 			}
 			s = s.Clone()
-			b.relay.forward(ctx, st, func(ctx context.Context) { b.fromLegacy(ctx, user, s, false) })
+			b.relay.Forward(ctx, st, func(ctx context.Context) { b.fromLegacy(ctx, user, s, false) })
 			return true
 		}
 	}
@@ -133,7 +134,7 @@ func (b *Bookmarks) fromLegacy(ctx context.Context, user jid.JID, s *xmppcore.El
 	list := parseLegacy(s)
 	current, err := b.nativeItems(ctx, user)
 	if err != nil {
-		b.relay.log.Error("bookmarks: read native bookmarks", "user", user.String(), "err", err)
+		b.relay.Logger().Error("bookmarks: read native bookmarks", "user", user.String(), "err", err)
 		return
 	}
 	keep := make(map[string]bool)
@@ -141,7 +142,7 @@ func (b *Bookmarks) fromLegacy(ctx context.Context, user jid.JID, s *xmppcore.El
 		keep[c.JID] = true
 		old, ok := current[c.JID]
 		if ok {
-			if prev, err := parse(old); err == nil && prev.Is(NS, "conference") {
+			if prev, err := xmppcore.Parse(old); err == nil && prev.Is(NS, "conference") {
 				c.Extensions = fromNative(c.JID, prev).Extensions
 			}
 		}
@@ -153,7 +154,7 @@ func (b *Bookmarks) fromLegacy(ctx context.Context, user jid.JID, s *xmppcore.El
 	}
 	for id := range current {
 		if !keep[id] {
-			b.relay.send(ctx, user, xmppcore.New(nsPubSub, "pubsub").Append(
+			b.relay.Send(ctx, user, xmppcore.New(nsPubSub, "pubsub").Append(
 				xmppcore.New(nsPubSub, "retract", "node", NS, "notify", "true").Append(xmppcore.New(nsPubSub, "item", "id", id))))
 		}
 	}
@@ -168,7 +169,7 @@ func (b *Bookmarks) fromLegacy(ctx context.Context, user jid.JID, s *xmppcore.El
 func (b *Bookmarks) fromNative(ctx context.Context, user jid.JID) {
 	current, err := b.nativeItems(ctx, user)
 	if err != nil {
-		b.relay.log.Error("bookmarks: read native bookmarks", "user", user.String(), "err", err)
+		b.relay.Logger().Error("bookmarks: read native bookmarks", "user", user.String(), "err", err)
 		return
 	}
 	ids := make([]string, 0, len(current))
@@ -178,7 +179,7 @@ func (b *Bookmarks) fromNative(ctx context.Context, user jid.JID) {
 	slices.Sort(ids)
 	s := xmppcore.New(NSLegacy, "storage")
 	for _, id := range ids {
-		el, err := parse(current[id])
+		el, err := xmppcore.Parse(current[id])
 		if err != nil || !el.Is(NS, "conference") {
 			continue
 		}
@@ -186,7 +187,7 @@ func (b *Bookmarks) fromNative(ctx context.Context, user jid.JID) {
 	}
 	// Keep the URL bookmarks, which native bookmarks do not have.
 	if old, err := b.store.GetData(ctx, user.Domainpart(), user.Localpart(), storage.DataPrivate, NSLegacy); err == nil {
-		if el, err := parse(old); err == nil {
+		if el, err := xmppcore.Parse(old); err == nil {
 			for u := range el.Children() {
 				if u.Local == "url" {
 					s.Append(u.Clone())
@@ -216,7 +217,7 @@ func (b *Bookmarks) nativeItems(ctx context.Context, user jid.JID) (map[string][
 func (b *Bookmarks) putPrivate(ctx context.Context, user jid.JID, s *xmppcore.Element) {
 	err := b.store.PutData(ctx, user.Domainpart(), user.Localpart(), storage.DataPrivate, NSLegacy, s.AppendXML(nil, xmppcore.NSClient))
 	if err != nil {
-		b.relay.log.Error("bookmarks: store private XML", "user", user.String(), "err", err)
+		b.relay.Logger().Error("bookmarks: store private XML", "user", user.String(), "err", err)
 	}
 }
 
@@ -230,7 +231,7 @@ func (b *Bookmarks) publish(ctx context.Context, user jid.JID, node, id string, 
 	if node == NS {
 		x.Append(field("pubsub#max_items", "max"))
 	}
-	b.relay.send(ctx, user, xmppcore.New(nsPubSub, "pubsub").Append(
+	b.relay.Send(ctx, user, xmppcore.New(nsPubSub, "pubsub").Append(
 		xmppcore.New(nsPubSub, "publish", "node", node).Append(xmppcore.New(nsPubSub, "item", "id", id).Append(payload.Clone())),
 		xmppcore.New(nsPubSub, "publish-options").Append(x)))
 }

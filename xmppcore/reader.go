@@ -1,6 +1,7 @@
 package xmppcore
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -481,4 +482,16 @@ func rawName(n xml.Name) string {
 		return n.Local
 	}
 	return n.Space + ":" + n.Local
+}
+
+// Parse reads back one element serialized in the client namespace (as
+// AppendXML(b, NSClient) wrote it), for data kept in storage.
+func Parse(b []byte) (*Element, error) {
+	const open, end = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`, `</stream:stream>`
+	in := bytes.NewReader(append(append([]byte(open), b...), end...))
+	rd := NewReader(in, Limits{MaxStanzaSize: len(b) + 1024, MaxDepth: 1 << 10})
+	if _, err := rd.ReadHeader(); err != nil {
+		return nil, err
+	}
+	return rd.Next()
 }

@@ -1,7 +1,6 @@
-package avatarconv
+package iqrelay
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
@@ -16,7 +15,7 @@ import (
 	"parley.im/parley/xmppcore"
 )
 
-// relay passes IQs to the other modules through routing and catches their
+// Relay passes IQs to the other modules through routing and catches their
 // answers by id, so that the module talks to private XML and PEP through
 // the protocol without importing them.
 //
@@ -27,7 +26,7 @@ import (
 // the user's bare JID to itself and answered there (EventIQBare). Neither
 // kind has an Origin, so the module never relays what it sent itself: a
 // conversion cannot trigger the reverse one.
-type relay struct {
+type Relay struct {
 	prefix string
 	r      *router.Router
 	log    *slog.Logger
@@ -48,11 +47,13 @@ type pendingIQ struct {
 // synchronously, so only a lost answer gets that old.
 const pendingTTL = 2 * time.Minute
 
-func newRelay(prefix string, r *router.Router, log *slog.Logger) *relay {
-	return &relay{prefix: prefix, r: r, log: log, pending: make(map[string]pendingIQ)}
+// New returns a relay whose request ids start with prefix (unique per
+// module).
+func New(prefix string, r *router.Router, log *slog.Logger) *Relay {
+	return &Relay{prefix: prefix, r: r, log: log, pending: make(map[string]pendingIQ)}
 }
 
-func (rl *relay) add(p pendingIQ) string {
+func (rl *Relay) add(p pendingIQ) string {
 	id := rl.prefix + strconv.FormatUint(rl.n.Add(1), 10)
 	now := time.Now()
 	p.at = now
@@ -67,23 +68,24 @@ func (rl *relay) add(p pendingIQ) string {
 	return id
 }
 
-// forward relays a user's request; done runs after the user got a result.
-func (rl *relay) forward(ctx context.Context, st *router.Stanza, done func(ctx context.Context)) {
+// Forward relays a user's request; done runs after the user got a result.
+func (rl *Relay) Forward(ctx context.Context, st *router.Stanza, done func(ctx context.Context)) {
 	el := st.El.Clone()
 	el.SetAttr("id", rl.add(pendingIQ{origin: st.Origin, id: st.El.Attr("id"), done: done}))
 	rl.r.Route(ctx, &router.Stanza{El: el, From: st.From, To: st.To})
 }
 
-// send sends a request of the module's own from user's bare JID to itself.
-func (rl *relay) send(ctx context.Context, user jid.JID, payload *xmppcore.Element) {
+// Send sends a request of the module's own from user's bare JID to itself.
+func (rl *Relay) Send(ctx context.Context, user jid.JID, payload *xmppcore.Element) {
 	u := user.Bare()
 	id := rl.add(pendingIQ{})
 	el := xmppcore.New("", xmppcore.IQ, "type", "set", "id", id, "from", u.String(), "to", u.String()).Append(payload)
 	rl.r.Route(ctx, &router.Stanza{El: el, From: u, To: u})
 }
 
-// answer claims an answer to a relayed request.
-func (rl *relay) answer(ctx context.Context, st *router.Stanza) bool {
+// Answer claims an answer to a relayed request: hook it on EventIQFull
+// (answers to users) and EventIQBare (answers to the module's own requests).
+func (rl *Relay) Answer(ctx context.Context, st *router.Stanza) bool {
 	typ := st.Type()
 	if st.Kind() != xmppcore.IQ || (typ != "result" && typ != "error") {
 		return false
@@ -118,17 +120,5 @@ func (rl *relay) answer(ctx context.Context, st *router.Stanza) bool {
 	return true
 }
 
-const (
-	streamOpen  = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
-	streamClose = `</stream:stream>`
-)
-
-// parse reads back an element serialized in the client namespace.
-func parse(b []byte) (*xmppcore.Element, error) {
-	in := bytes.NewReader(append(append([]byte(streamOpen), b...), streamClose...))
-	rd := xmppcore.NewReader(in, xmppcore.Limits{MaxStanzaSize: len(b) + 1024, MaxDepth: 1 << 10})
-	if _, err := rd.ReadHeader(); err != nil {
-		return nil, err
-	}
-	return rd.Next()
-}
+// Logger is the relay's logger, for the module's own messages.
+func (rl *Relay) Logger() *slog.Logger { return rl.log }
