@@ -801,7 +801,9 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		// Its presence carries the hash (XEP-0153).
 		u2, _ := xmpptest.Login(t, p.srv, "x0398", testPassword, "r2")
 		u2.Send(`<presence/>`)
-		u2.Expect(func(el *xmppcore.Element) bool { return el.Local == "presence" && el.Attr("from") == "x0398@localhost/r2" })
+		u2.Expect(func(el *xmppcore.Element) bool {
+			return el.Local == "presence" && el.Attr("from") == "x0398@localhost/r2"
+		})
 		u.Send(`<presence/>`)
 		pres := u2.Expect(func(el *xmppcore.Element) bool {
 			return el.Local == "presence" && el.Attr("from") == "x0398@localhost/r"
