@@ -228,11 +228,11 @@ func TestFullJIDGuard(t *testing.T) {
 
 func TestStorageErrors(t *testing.T) {
 	e := setup(t)
-	e.store.setErr(errors.New("disk on fire"))
+	e.store.SetErr(errors.New("disk on fire"))
 	phone := routertest.Bind(t, e.r, "alice@example.org/phone")
 	e.r.SessionEnded(t.Context(), phone) // logged, not fatal
 	e.iq(t, e.bob, askAlice, `<iq type='error' id='l' from='alice@example.org' to='bob@example.org/pc'>`+ise+`</iq>`)
-	e.store.setErr(nil)
+	e.store.SetErr(nil)
 	if err := e.store.PutData(t.Context(), "example.org", "alice", storage.DataLastActivity, "", []byte("{")); err != nil {
 		t.Fatal(err)
 	}

@@ -162,14 +162,14 @@ func TestSizeLimit(t *testing.T) {
 
 func TestStorageErrors(t *testing.T) {
 	e := setup(t, Options{})
-	e.store.setErr(errors.New("disk on fire"))
+	e.store.SetErr(errors.New("disk on fire"))
 	for _, req := range []string{
 		`<iq type='get' id='x'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>`,
 		`<iq type='set' id='x'><query xmlns='jabber:iq:private'>` + bookmarks + `</query></iq>`,
 	} {
 		e.iq(t, e.alice, req, `<iq type='error' id='x' from='alice@example.org' to='alice@example.org/phone'>`+ise+`</iq>`)
 	}
-	e.store.setErr(nil)
+	e.store.SetErr(nil)
 	if err := e.store.PutData(t.Context(), "example.org", "alice", storage.DataPrivate, "storage:bookmarks", []byte("<storage")); err != nil {
 		t.Fatal(err)
 	}

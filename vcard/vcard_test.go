@@ -164,7 +164,7 @@ func TestSizeLimit(t *testing.T) {
 
 func TestStorageErrors(t *testing.T) {
 	e := setup(t, Options{})
-	e.store.setErr(errors.New("disk on fire"))
+	e.store.SetErr(errors.New("disk on fire"))
 	for _, req := range []string{`<iq type='get' id='x'><vCard xmlns='vcard-temp'/></iq>`,
 		`<iq type='set' id='x'>` + card + `</iq>`, `<iq type='set' id='x'><vCard xmlns='vcard-temp'/></iq>`} {
 		if got, want := e.iq(t, e.alice, req),
@@ -172,7 +172,7 @@ func TestStorageErrors(t *testing.T) {
 			t.Errorf("%s: got %s", req, got)
 		}
 	}
-	e.store.setErr(nil)
+	e.store.SetErr(nil)
 	if err := e.store.PutData(t.Context(), "example.org", "alice", storage.DataVCard, "", []byte("<vCard")); err != nil {
 		t.Fatal(err)
 	}
