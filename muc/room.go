@@ -174,6 +174,10 @@ func (r *room) send(el *xmppcore.Element, from jid.JID, to recipient) {
 // which the caller must not change afterwards.
 func (r *room) fanout(el *xmppcore.Element, from jid.JID, to []recipient) {
 	if len(to) > 0 {
+		if len(to) > 1 {
+			// Every copy differs only in 'to': serialize the content once.
+			el.ShareContent()
+		}
 		r.outq = append(r.outq, delivery{el: el, from: from, many: to})
 	}
 }
@@ -236,6 +240,7 @@ func fanoutTo(ctx context.Context, rt *router.Router, d *delivery) {
 		el.Attrs = attrs[k*nattr : k*nattr : (k+1)*nattr]
 		el.Attrs = append(el.Attrs, d.el.Attrs...)
 		el.Attrs = append(el.Attrs, xmppcore.Attr{Local: "to", Value: rc.str})
+		el.ShareContentOf(d.el)
 		st := &sts[k]
 		st.El, st.From, st.To = el, d.from, rc.to
 		rt.Route(ctx, st)

@@ -15,6 +15,8 @@ type Element struct {
 	Local string
 	Attrs []Attr
 	Nodes []Node
+
+	shared *sharedContent // see ShareContent
 }
 
 // Attr is an attribute. Space is empty for ordinary attributes and NSXML for
@@ -94,6 +96,7 @@ func (e *Element) Lang() string {
 
 // Append adds child elements and returns e, for building trees inline.
 func (e *Element) Append(children ...*Element) *Element {
+	e.shared = nil // the content is no longer the shared one
 	for _, c := range children {
 		e.Nodes = append(e.Nodes, Node{Elem: c})
 	}
@@ -102,6 +105,7 @@ func (e *Element) Append(children ...*Element) *Element {
 
 // AppendText adds character data and returns e.
 func (e *Element) AppendText(s string) *Element {
+	e.shared = nil
 	if s != "" {
 		e.Nodes = append(e.Nodes, Node{Text: s})
 	}
@@ -206,7 +210,7 @@ func (e *Element) ShallowClone() *Element {
 	// Cap the shared slice so that an append to the clone reallocates
 	// instead of writing into e's spare capacity, which every other shallow
 	// clone of e shares too.
-	c := &Element{Space: e.Space, Local: e.Local, Nodes: e.Nodes[:len(e.Nodes):len(e.Nodes)]}
+	c := &Element{Space: e.Space, Local: e.Local, Nodes: e.Nodes[:len(e.Nodes):len(e.Nodes)], shared: e.shared}
 	c.Attrs = make([]Attr, len(e.Attrs), len(e.Attrs)+1)
 	copy(c.Attrs, e.Attrs)
 	return c

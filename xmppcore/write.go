@@ -1,6 +1,9 @@
 package xmppcore
 
-import "strconv"
+import (
+	"strconv"
+	"sync"
+)
 
 // AppendXML appends the serialization of e to b. contentNS is the stream's
 // content namespace: elements whose Space is empty are written in it, without
@@ -52,6 +55,17 @@ func (e *Element) appendXML(b []byte, parentNS, contentNS string) []byte {
 		return append(b, "/>"...)
 	}
 	b = append(b, '>')
+	if inner, ok := e.shared.get(e, contentNS); ok {
+		b = append(b, inner...)
+	} else {
+		b = e.appendNodes(b, contentNS)
+	}
+	b = append(b, "</"...)
+	b = append(b, e.Local...)
+	return append(b, '>')
+}
+
+func (e *Element) appendNodes(b []byte, contentNS string) []byte {
 	for _, n := range e.Nodes {
 		if n.Elem != nil {
 			b = n.Elem.appendXML(b, e.Space, contentNS)
@@ -59,10 +73,44 @@ func (e *Element) appendXML(b []byte, parentNS, contentNS string) []byte {
 			b = appendEscaped(b, n.Text, false)
 		}
 	}
-	b = append(b, "</"...)
-	b = append(b, e.Local...)
-	return append(b, '>')
+	return b
 }
+
+// sharedContent is the serialized content of an element that many copies
+// share (a message fanned out to a room's occupants): serialized once, for
+// the content namespace of the first stream that writes it.
+type sharedContent struct {
+	once sync.Once
+	ns   string
+	b    []byte
+}
+
+// get returns the shared serialization of e's content for contentNS, or
+// false when there is none for that namespace.
+func (sc *sharedContent) get(e *Element, contentNS string) ([]byte, bool) {
+	if sc == nil {
+		return nil, false
+	}
+	sc.once.Do(func() {
+		sc.ns = contentNS
+		sc.b = e.appendNodes(nil, contentNS)
+	})
+	return sc.b, sc.ns == contentNS
+}
+
+// ShareContent makes e's content serialize once for e and for every copy
+// made afterwards with ShallowClone or ShareContentOf: each recipient of a
+// fan-out then writes only its own start tag. e's content (its Nodes, and
+// everything under them) must not change afterwards.
+func (e *Element) ShareContent() {
+	if e.shared == nil {
+		e.shared = &sharedContent{}
+	}
+}
+
+// ShareContentOf makes e use the shared serialization of t's content, for
+// copies built by hand from the template t (whose Nodes e shares).
+func (e *Element) ShareContentOf(t *Element) { e.shared = t.shared }
 
 // appendEscaped escapes the five XML specials, and in attributes also the
 // white space that attribute normalization would otherwise change.
