@@ -25,6 +25,7 @@ type Store interface {
 	Blocklist
 	AccountData
 	Archive
+	RoomArchive
 	PubSub
 	MUC
 

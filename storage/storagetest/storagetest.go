@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Archive", func(t *testing.T) { RunArchive(t, open) })
 	t.Run("PubSub", func(t *testing.T) { RunPubSub(t, open) })
 	t.Run("MUC", func(t *testing.T) { RunMUC(t, open) })
+	t.Run("RoomArchive", func(t *testing.T) { RunRoomArchive(t, open) })
 }
 
 // subtests runs each test with a store of its own.
