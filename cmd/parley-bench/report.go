@@ -34,6 +34,7 @@ type Result struct {
 	Files  []string     `json:"files,omitempty"`
 	Notes  []string     `json:"notes,omitempty"`
 	Server *ServerStats `json:"server,omitempty"`
+	MUC    *MUCResult   `json:"muc,omitempty"`
 }
 
 // LoginResult describes the ramp.
@@ -110,7 +111,7 @@ func (r *Result) Print(w io.Writer) {
 	for _, k := range sortedKeys(l.Errors) {
 		p("error:         %-40s %d", k, l.Errors[k])
 	}
-	if c := r.CPU; c != nil {
+	if c := r.CPU; c != nil && r.MUC == nil {
 		if c.ServerRampSeconds > 0 || c.ServerPerLoginMs > 0 {
 			p("server CPU:    %.2f s during the ramp = %.3f ms per login (%.0f%% of a core)", c.ServerRampSeconds, c.ServerPerLoginMs, 100*c.ServerUtil)
 		}
@@ -138,6 +139,9 @@ func (r *Result) Print(w io.Writer) {
 		for _, k := range sortedKeys(i.Dropped) {
 			p("dropped:       %-40s %d", k, i.Dropped[k])
 		}
+	}
+	if r.MUC != nil {
+		r.MUC.print(p, r.CPU)
 	}
 	if r.Server != nil && r.Server.Goroutines > 0 {
 		p("server:        %d goroutines (pprof)", r.Server.Goroutines)
@@ -169,6 +173,9 @@ func cmdTable(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "usage: parley-bench table RESULT.json...")
 		return 2
+	}
+	if allMUC(fs.Args()) {
+		return mucTable(fs.Args(), stdout, stderr)
 	}
 	fmt.Fprintln(stdout, "| label | tls | mech | sessions | ok | logins/s | p50 ms | p99 ms | max ms | server CPU ms/login | tool CPU ms/login | other CPU % | KiB/session after ramp | settled | end of hold | errors |")
 	fmt.Fprintln(stdout, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
