@@ -1202,3 +1202,40 @@ flood:
 		t.Errorf("the occupants after bob's removal: %q", items)
 	}
 }
+
+// TestMUCWithCarbonsAndArchive: alice is in a room from her phone and
+// not from her laptop, both with carbons (XEP-0280). The room's messages,
+// groupchat and private, reach the phone only: the laptop gets no carbon
+// of them (§6: not eligible when sent by a MUC room, private messages from
+// occupants included, which the carbons module knows by the muc#user <x/>
+// the room adds). Her archive (XEP-0313) keeps the private message, not
+// the groupchat, which is the room's to archive.
+func TestMUCWithCarbonsAndArchive(t *testing.T) {
+	t.Parallel()
+	srv := start(t, []string{"alice", "bob"})
+	phone, _ := online(t, srv, "alice", "phone", "")
+	laptop, _ := online(t, srv, "alice", "laptop", "")
+	bob, _ := online(t, srv, "bob", "desk", "")
+	for _, c := range []*client{phone, laptop} {
+		c.mustIQ("set", "", `<enable xmlns='urn:xmpp:carbons:2'/>`)
+	}
+	room := "den@" + mucDomain
+	phone.mucCreate(room, "Alice")
+	bob.mucJoin(room, "Bob", "")
+	bob.say(room, "g1", "to everyone")
+	bob.send(`<message type='chat' to='` + room + `/Alice' id='p1'><body>to alice alone</body></message>`)
+	bob.roomSync(room)
+
+	got := phone.roomSync(room)
+	if count(got, roomMessage(room+"/Bob", "to everyone")) != 1 || count(got, chat("to alice alone")) != 1 {
+		t.Errorf("alice's phone, in the room: %s; want bob's groupchat and private messages once each", dump(got))
+	}
+	noneOf(t, "alice's laptop", "the room's messages or carbons of them", laptop.roomSync(room), func(el *xmppcore.Element) bool {
+		return el.Local == xmppcore.Message
+	})
+
+	p := phone.queryMAM("")
+	if bodies := p.bodies(); !slices.Equal(bodies, []string{"to alice alone"}) {
+		t.Errorf("alice's archive: %q; want the private message alone (no groupchat)", bodies)
+	}
+}
