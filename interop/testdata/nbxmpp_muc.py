@@ -26,8 +26,10 @@ with nbxmpp's accessors:
      alice sees carol go with 301, the outcast list holds carol's JID, and
      carol's next join is refused with forbidden;
   8. if the room's disco#info lists urn:xmpp:mam:2, alice queries the room
-     archive (MAM to the room JID) and gets both groupchat messages, then
-     the final result with <fin/>; if it does not, this step alone is
+     archive (MAM to the room JID) and gets both groupchat messages (as
+     nbxmpp hands them over, unwrapped, with the result's data in
+     properties.mam: query id, the room as archive), then the answer with
+     <fin/>; if the room does not list the feature, this step alone is
      skipped, and the output says so ("archive-skipped");
   9. everyone leaves and logs out.
 
@@ -107,6 +109,7 @@ class Account:
         self.connected = False
         self.gone = False
         self.got = []  # message and presence stanzas, in order
+        self.mam = []  # (MAMData, inner message) of MAM results, unwrapped by nbxmpp
         self.answers = {}  # iq id -> answer
         c = Client(log_context=name)
         c.set_domain(jid.domain)
@@ -147,7 +150,7 @@ class Account:
         self.run.finish(False, self.name + ': connection failed')
         self.run.maybe_quit()
 
-    def on_stanza(self, _client, st, _properties):
+    def on_stanza(self, _client, st, properties):
         if st.getName() == 'presence':
             say(self.name, 'presence', 'type=' + ptype(st), 'from=' + str(st.getFrom()),
                 'codes=' + ','.join(sorted(codes(st))),
@@ -155,11 +158,18 @@ class Account:
                 'error=' + str(st.getError()))
         else:
             delay = st.getTag('delay', namespace=Namespace.DELAY2)
-            res = st.getTag('result', namespace=Namespace.MAM_2)
+            # nbxmpp unwraps a MAM result itself: the handler gets the
+            # archived message, and the result's data as properties.mam.
+            mam = getattr(properties, 'mam', None)
             say(self.name, 'message', 'type=' + str(st.getType()), 'from=' + str(st.getFrom()),
                 'body=' + repr(st.getBody()),
                 'delay=' + ('from:' + str(delay.getAttr('from')) if delay is not None else '-'),
-                'mam-result=' + (str(res.getAttr('queryid')) if res is not None else '-'))
+                'mam=' + ('query:%s,archive:%s,id:%s,stamp:%s' % (mam.query_id, mam.archive, mam.id, mam.timestamp)
+                          if mam is not None else '-'))
+            if mam is not None:
+                self.mam.append((mam, st))
+                self.run.poke()
+                return
         self.got.append(st)
         self.run.poke()
 
@@ -378,18 +388,15 @@ class Run:
             fin = ans.getTag('fin', namespace=Namespace.MAM_2)
             if fin is None:
                 raise Step('MAM answer without <fin/>: %s' % ans)
+            # The results come before the answer, on the same stream.
             got = []
-            for st in alice.got:
-                res = st.getTag('result', namespace=Namespace.MAM_2) if st.getName() == 'message' else None
-                if res is None or res.getAttr('queryid') != 'q1':
+            for mam, m in alice.mam:
+                if mam.query_id != 'q1':
                     continue
-                if str(st.getFrom()) != room:
-                    raise Step('MAM result from %s, want the room' % st.getFrom())
-                fwd = res.getTag('forwarded', namespace=Namespace.FORWARD)
-                m = fwd.getTag('message') if fwd is not None else None
-                if m is None or fwd.getTag('delay', namespace=Namespace.DELAY2) is None:
-                    raise Step('MAM result without a forwarded message and its delay: %s' % st)
-                got.append((str(m.getAttr('from')), m.getTagData('body')))
+                if str(mam.archive) != room or mam.namespace != Namespace.MAM_2 or not mam.id:
+                    raise Step('MAM result from archive %s (%s, id %r), want the room\'s' %
+                               (mam.archive, mam.namespace, mam.id))
+                got.append((str(m.getFrom()), m.getBody()))
             say('archive', 'results=' + repr(got), 'complete=' + str(fin.getAttr('complete')))
             for nick, body in texts.items():
                 if (self.occ(nick), body) not in got:
