@@ -17,7 +17,7 @@ func (s *service) discoInfo(q *xmppcore.Element) (*xmppcore.Element, error) {
 	}
 	res := xmppcore.New(NSDiscoInfo, "query").Append(
 		xmppcore.New(NSDiscoInfo, "identity", "category", "conference", "type", "text", "name", s.m.opts.Name))
-	for _, f := range []string{NSDiscoInfo, NSDiscoItems, NS, NSStableID, NSOccupantID, NSPing} {
+	for _, f := range []string{NSDiscoInfo, NSDiscoItems, NS, NSStableID, NSOccupantID, NSPing, NSVCard} {
 		res.Append(xmppcore.New(NSDiscoInfo, "feature", "var", f))
 	}
 	return res, nil
@@ -88,7 +88,7 @@ func (r *room) discoInfo(st *router.Stanza, q *xmppcore.Element) {
 		name = r.name
 	}
 	res.Append(xmppcore.New(NSDiscoInfo, "identity", "category", "conference", "type", "text", "name", name))
-	features := []string{NSDiscoInfo, NSDiscoItems, NS, NSStableID, NSSelfPing, NSOccupantID, NSSID, NSPing,
+	features := []string{NSDiscoInfo, NSDiscoItems, NS, NSStableID, NSSelfPing, NSOccupantID, NSSID, NSPing, NSVCard,
 		pick(c.Public, "muc_public", "muc_hidden"),
 		pick(c.MembersOnly, "muc_membersonly", "muc_open"),
 		pick(c.Moderated, "muc_moderated", "muc_unmoderated"),
@@ -98,12 +98,13 @@ func (r *room) discoInfo(st *router.Stanza, q *xmppcore.Element) {
 	if !r.svc.m.opts.NoRegistration {
 		features = append(features, NSIQRegister)
 	}
+	features = append(features, r.archiveFeatures()...)
 	slices.Sort(features)
 	for _, f := range features {
 		res.Append(xmppcore.New(NSDiscoInfo, "feature", "var", f))
 	}
 	subjectMod := c.ChangeSubject
-	res.Append(dataForm("result", NSRoomInfo, "", "",
+	info := dataForm("result", NSRoomInfo, "", "",
 		field("muc#roominfo_description", "", "Description", c.Description),
 		field("muc#roominfo_subject", "", "Current Discussion Topic", r.subject),
 		field("muc#roominfo_occupants", "", "Number of occupants", strconv.Itoa(len(r.occupants))),
@@ -112,8 +113,11 @@ func (r *room) discoInfo(st *router.Stanza, q *xmppcore.Element) {
 		field("muc#roomconfig_changesubject", "", "Subject can be modified", boolValue(subjectMod)),
 		field("muc#roominfo_subjectmod", "", "Subject can be modified by participants", boolValue(subjectMod)),
 		field(fHistory, "", "Maximum Number of History Messages Returned by Room", strconv.Itoa(c.HistoryLength)),
-	))
-	r.resultTo(st, res)
+	)
+	if f := r.avatarHashField(); f != nil {
+		info.Append(f) // XEP-0486
+	}
+	r.resultTo(st, res.Append(info))
 }
 
 func pick(b bool, yes, no string) string {

@@ -42,7 +42,7 @@ func TestServiceDisco(t *testing.T) {
 		<identity category='conference' type='text' name='Witches'/>
 		<feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>
 		<feature var='http://jabber.org/protocol/muc'/><feature var='http://jabber.org/protocol/muc#stable_id'/>
-		<feature var='urn:xmpp:occupant-id:0'/><feature var='urn:xmpp:ping'/></query></iq>`)
+		<feature var='urn:xmpp:occupant-id:0'/><feature var='urn:xmpp:ping'/><feature var='vcard-temp'/></query></iq>`)
 	expect(e.iq(bob, svcJID, "get", `<query xmlns='http://jabber.org/protocol/disco#info' node='x'/>`),
 		errStanza("iq", svcJID, bobPC, "q", "cancel", "item-not-found"))
 	expect(e.iq(bob, svcJID, "get", `<ping xmlns='urn:xmpp:ping'/>`), result(svcJID, bobPC, "q"))
@@ -82,8 +82,8 @@ func TestRoomDisco(t *testing.T) {
 	}
 	want := "[http://jabber.org/protocol/disco#info http://jabber.org/protocol/disco#items http://jabber.org/protocol/muc " +
 		"http://jabber.org/protocol/muc#self-ping-optimization http://jabber.org/protocol/muc#stable_id jabber:iq:register " +
-		"muc_hidden muc_open muc_semianonymous muc_temporary muc_unmoderated muc_unsecured " +
-		"urn:xmpp:occupant-id:0 urn:xmpp:ping urn:xmpp:sid:0]"
+		"muc_hidden muc_open muc_semianonymous muc_temporary muc_unmoderated muc_unsecured urn:xmpp:message-moderate:1 " +
+		"urn:xmpp:occupant-id:0 urn:xmpp:ping urn:xmpp:sid:0 vcard-temp]"
 	if fmt.Sprint(features) != want {
 		t.Errorf("features:\n got %v\nwant %s", features, want)
 	}

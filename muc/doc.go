@@ -31,6 +31,9 @@
 //     every presence and message, XEP-0359 stanza ids by the room on
 //     groupchat messages; XEP-0249 direct invitations are between clients
 //     and pass through private messages untouched.
+//   - XEP-0486 room avatars (avatar.go): the room's vcard-temp, which
+//     anyone gets and owners set, kept with its configuration; the
+//     photos' SHA-1 in muc#roominfo_avatarhash, status 104 on a change.
 //
 // Rooms live in memory while used: a persistent room is loaded from
 // storage.MUC when first addressed and unloaded after Options.IdleTimeout

@@ -121,6 +121,7 @@ type room struct {
 	idleSince time.Time
 
 	pending pendingIQs // IQs relayed between occupants
+	avatar  avatarCache
 
 	outq     []delivery
 	draining bool

@@ -79,6 +79,10 @@ type MUCConfig struct {
 	Archive bool `json:"archive,omitempty"`
 	// NoVoiceRequests turns off XEP-0045 §7.13 voice requests.
 	NoVoiceRequests bool `json:"no_voice_requests,omitempty"`
+	// VCard is the room's vcard-temp (XEP-0054) as its owners set it,
+	// serialized in the client namespace; its photos are the room's
+	// avatar (XEP-0486). Nil when none.
+	VCard []byte `json:"vcard,omitempty"`
 }
 
 // MUCAffiliation is the affiliation of a bare JID (or of a whole domain,
