@@ -98,6 +98,7 @@ func (r *room) discoInfo(st *router.Stanza, q *xmppcore.Element) {
 	if !r.svc.m.opts.NoRegistration {
 		features = append(features, NSIQRegister)
 	}
+	features = append(features, r.archiveFeatures()...)
 	slices.Sort(features)
 	for _, f := range features {
 		res.Append(xmppcore.New(NSDiscoInfo, "feature", "var", f))

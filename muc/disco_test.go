@@ -82,7 +82,7 @@ func TestRoomDisco(t *testing.T) {
 	}
 	want := "[http://jabber.org/protocol/disco#info http://jabber.org/protocol/disco#items http://jabber.org/protocol/muc " +
 		"http://jabber.org/protocol/muc#self-ping-optimization http://jabber.org/protocol/muc#stable_id jabber:iq:register " +
-		"muc_hidden muc_open muc_semianonymous muc_temporary muc_unmoderated muc_unsecured " +
+		"muc_hidden muc_open muc_semianonymous muc_temporary muc_unmoderated muc_unsecured urn:xmpp:message-moderate:1 " +
 		"urn:xmpp:occupant-id:0 urn:xmpp:ping urn:xmpp:sid:0 vcard-temp]"
 	if fmt.Sprint(features) != want {
 		t.Errorf("features:\n got %v\nwant %s", features, want)

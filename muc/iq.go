@@ -54,6 +54,10 @@ func (r *room) iqToRoom(ctx context.Context, st *router.Stanza) {
 		} else {
 			r.registerSet(ctx, st, q)
 		}
+	case !get && q.Is(NSMAM, "query"):
+		r.archiveQuery(ctx, st, q)
+	case !get && q.Is(NSModerate, "moderate"):
+		r.moderate(ctx, st, q)
 	case get && q.Is(NSPing, "ping"):
 		r.resultTo(st, nil)
 	case q.Is(NSVCard, "vCard"):

@@ -67,6 +67,7 @@ func (r *room) groupchat(ctx context.Context, st *router.Stanza, s *occSession) 
 		return
 	}
 	el := r.reflect(st.El, o, true)
+	r.archive(el, o)
 	if historic(st.El) {
 		r.history.add(histEntry{el: el, from: o.jid, at: r.svc.m.now()})
 	}

@@ -152,6 +152,7 @@ type MUC struct {
 
 	started  atomic.Bool
 	stopOnce sync.Once
+	arch     archiver // room archive writes (archive.go)
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -276,6 +277,7 @@ func (m *MUC) Start(context.Context) error {
 // shut down), unregisters the components and stops the janitor.
 func (m *MUC) Stop(ctx context.Context) error {
 	m.stopOnce.Do(func() { close(m.stop) })
+	defer m.archiveWait()
 	for _, s := range m.services {
 		m.rt.SetComponent(s.domain, nil)
 		s.shutdown(ctx)
