@@ -31,6 +31,14 @@
 //     every presence and message, XEP-0359 stanza ids by the room on
 //     groupchat messages; XEP-0249 direct invitations are between clients
 //     and pass through private messages untouched.
+//   - XEP-0313 on the room's JID (archive.go) for rooms with archiving on:
+//     groupchat messages with a body, by the room's stanza-id, queued on
+//     the message path and written by one goroutine at a time; queries
+//     (occupants; else members; else anyone in a public, open room without
+//     a password) wait for the queue. XEP-0425 moderation (moderate.go):
+//     a moderator retracts a message by stanza-id, the room broadcasts the
+//     retraction, drops it from the history and keeps a tombstone in the
+//     archive.
 //   - XEP-0486 room avatars (avatar.go): the room's vcard-temp, which
 //     anyone gets and owners set, kept with its configuration; the
 //     photos' SHA-1 in muc#roominfo_avatarhash, status 104 on a change.
@@ -39,7 +47,8 @@
 // storage.MUC when first addressed and unloaded after Options.IdleTimeout
 // without occupants; a temporary room is destroyed when its last occupant
 // leaves. Storage is written only on configuration, subject and
-// affiliation changes, never on the path of a message or a join.
+// affiliation changes and moderation, never on the path of a message or a
+// join (archived messages are queued and written later).
 //
 // # Concurrency and fan-out
 //
