@@ -558,6 +558,61 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 			t.Errorf("a participant kicking the owner: %s, want forbidden", res)
 		}
 	},
+	"XEP-0425": func(t *testing.T, p *probe) {
+		mod, other := p.newUser(t, "x0425a", true), p.newUser(t, "x0425b", true)
+		room := "moderated@conference.localhost"
+		mod.Send(`<presence to='` + room + `/mod'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		mod.Expect(isPresence(room+"/mod", ""))
+		mustResult(t, mod, "set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`)
+		if !hasFeature(mustResult(t, mod, "get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`), "urn:xmpp:message-moderate:1") {
+			t.Errorf("the room does not advertise urn:xmpp:message-moderate:1")
+		}
+		other.Send(`<presence to='` + room + `/other'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		other.Expect(isPresence(room+"/other", ""))
+		other.Send(`<message type='groupchat' to='` + room + `' id='bad'><body>spam</body></message>`)
+		msg := mod.Expect(func(el *xmppcore.Element) bool { return el.Local == "message" && el.Attr("id") == "bad" })
+		sid := msg.Child("urn:xmpp:sid:0", "stanza-id")
+		if sid == nil || sid.Attr("by") != room {
+			t.Fatalf("no stanza-id by the room on %s", msg)
+		}
+		moderate := `<moderate xmlns='urn:xmpp:message-moderate:1' id='` + sid.Attr("id") + `'><retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason></moderate>`
+		if res := request(t, other, "set", room, moderate); condition(res) != "forbidden" {
+			t.Errorf("a participant moderating: %s, want forbidden", res)
+		}
+		mustResult(t, mod, "set", room, moderate)
+		retraction := other.Expect(func(el *xmppcore.Element) bool {
+			return el.Local == "message" && el.Child("urn:xmpp:message-retract:1", "retract") != nil
+		})
+		r := retraction.Child("urn:xmpp:message-retract:1", "retract")
+		if r.Attr("id") != sid.Attr("id") || r.Child("urn:xmpp:message-moderate:1", "moderated") == nil {
+			t.Errorf("retraction as broadcast: %s", retraction)
+		}
+		if res := request(t, mod, "set", room, `<moderate xmlns='urn:xmpp:message-moderate:1' id='nope'><retract xmlns='urn:xmpp:message-retract:1'/></moderate>`); condition(res) != "item-not-found" {
+			t.Errorf("moderating an unknown id: %s, want item-not-found", res)
+		}
+	},
+	"XEP-0486": func(t *testing.T, p *probe) {
+		owner, guest := p.newUser(t, "x0486a", true), p.newUser(t, "x0486b", true)
+		room := "avatar@conference.localhost"
+		owner.Send(`<presence to='` + room + `/o'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		owner.Expect(isPresence(room+"/o", ""))
+		mustResult(t, owner, "set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`)
+		img := []byte("not really a png")
+		photo := `<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>` + base64.StdEncoding.EncodeToString(img) + `</BINVAL></PHOTO></vCard>`
+		if res := request(t, guest, "set", room, photo); condition(res) != "forbidden" {
+			t.Errorf("a non-owner setting the room's avatar: %s, want forbidden", res)
+		}
+		mustResult(t, owner, "set", room, photo)
+		got := mustResult(t, guest, "get", room, `<vCard xmlns='vcard-temp'/>`)
+		if v := got.Child("vcard-temp", "vCard"); v == nil || v.Child("vcard-temp", "PHOTO") == nil {
+			t.Errorf("the room's vCard: %s", got)
+		}
+		sum := sha1.Sum(img)
+		info := mustResult(t, guest, "get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		if !hasFeature(info, "vcard-temp") || !strings.Contains(info.String(), hex.EncodeToString(sum[:])) {
+			t.Errorf("the room's disco#info lacks vcard-temp or the avatar hash %x: %s", sum, info)
+		}
+	},
 	"XEP-0410": func(t *testing.T, p *probe) {
 		u := p.newUser(t, "x0410", true)
 		room := "selfping@conference.localhost"
