@@ -78,14 +78,21 @@ func (w *archiveWhere) clone() *archiveWhere {
 
 // QueryArchive implements storage.Archive, in a read-only repeatable-read
 // transaction so that the page, the count and the index agree.
+// QueryArchive implements storage.Archive.
 func (s *Store) QueryArchive(ctx context.Context, host, username string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	return s.queryArchive(ctx, "archive", host, username, q)
+}
+
+// queryArchive answers an archive query on table, archive or room_archive
+// (a constant of this package, never input: it is written into the SQL).
+func (s *Store) queryArchive(ctx context.Context, table, host, username string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	var page storage.ArchivePage
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	err := pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
 		find := func(id string) (archivePos, error) {
 			var p archivePos
 			err := tx.QueryRow(ctx,
-				`SELECT stamp, seq FROM archive WHERE host = $1 AND username = $2 AND id = $3`,
+				`SELECT stamp, seq FROM `+table+` WHERE host = $1 AND username = $2 AND id = $3`,
 				host, username, id).Scan(&p.stamp, &p.seq)
 			return p, err
 		}
@@ -121,7 +128,7 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 			ids := slices.Compact(slices.SortedFunc(slices.Values(q.IDs), cmp.Compare[string]))
 			var n int
 			err := tx.QueryRow(ctx,
-				`SELECT count(*) FROM archive WHERE host = $1 AND username = $2 AND id = ANY($3::text[])`,
+				`SELECT count(*) FROM `+table+` WHERE host = $1 AND username = $2 AND id = ANY($3::text[])`,
 				host, username, ids).Scan(&n)
 			if err != nil {
 				return err
@@ -131,7 +138,7 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 			}
 			f.and("id = ANY($?::text[])", ids)
 		}
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM archive WHERE "+f.String(), f.args...).Scan(&page.Count); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE "+f.String(), f.args...).Scan(&page.Count); err != nil {
 			return err
 		}
 
@@ -160,8 +167,8 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 		args := append(slices.Clip(r.args), limit+1, offset)
 		rows, err := tx.Query(ctx, fmt.Sprintf(`
 			SELECT id, with_jid, with_resource, direction, origin_id, stamp, stanza, seq
-			FROM archive WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d`,
-			r, order, len(args)-1, len(args)), args...)
+			FROM %s WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d`,
+			table, r, order, len(args)-1, len(args)), args...)
 		if err != nil {
 			return err
 		}
@@ -195,10 +202,10 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 		page.Entries = entries
 		before := f.clone()
 		before.and("(stamp, seq) < ($?, $?)", entries[0].Stamp, seqs[0])
-		return tx.QueryRow(ctx, "SELECT count(*) FROM archive WHERE "+before.String(), before.args...).Scan(&page.Index)
+		return tx.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE "+before.String(), before.args...).Scan(&page.Index)
 	})
 	if err != nil {
-		return storage.ArchivePage{}, wrap("query archive", err)
+		return storage.ArchivePage{}, wrap("query "+table, err)
 	}
 	return page, nil
 }

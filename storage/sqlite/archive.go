@@ -69,14 +69,21 @@ func (w *archiveWhere) clone() *archiveWhere {
 
 // QueryArchive implements storage.Archive. Every query of one call runs
 // in a read transaction, so the page, the count and the index agree.
+// QueryArchive implements storage.Archive.
 func (s *Store) QueryArchive(ctx context.Context, host, username string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	return s.queryArchive(ctx, "archive", host, username, q)
+}
+
+// queryArchive answers an archive query on table, archive or room_archive
+// (a constant of this package, never input: it is written into the SQL).
+func (s *Store) queryArchive(ctx context.Context, table, host, username string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	var page storage.ArchivePage
 	err := s.inReadTx(ctx, func(ctx2 cachedTx) error {
 		tx := ctx2.tx // queries vary with the filters: not worth caching
 		find := func(id string) (archivePos, error) {
 			var p archivePos
 			err := tx.QueryRowContext(ctx,
-				`SELECT stamp, seq FROM archive WHERE host = ? AND username = ? AND id = ?`,
+				`SELECT stamp, seq FROM `+table+` WHERE host = ? AND username = ? AND id = ?`,
 				host, username, id).Scan(&p.stamp, &p.seq)
 			return p, err
 		}
@@ -116,7 +123,7 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 			}
 			var n int
 			err = tx.QueryRowContext(ctx, `
-				SELECT count(*) FROM archive
+				SELECT count(*) FROM `+table+`
 				WHERE host = ? AND username = ? AND id IN (SELECT value FROM json_each(?))`,
 				host, username, string(list)).Scan(&n)
 			if err != nil {
@@ -127,7 +134,7 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 			}
 			f.and("id IN (SELECT value FROM json_each(?))", string(list))
 		}
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM archive WHERE "+f.b.String(), f.args...).Scan(&page.Count); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+f.b.String(), f.args...).Scan(&page.Count); err != nil {
 			return err
 		}
 
@@ -155,7 +162,7 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 		}
 		rows, err := tx.QueryContext(ctx, `
 			SELECT id, with_jid, with_resource, direction, origin_id, stamp, stanza, seq
-			FROM archive WHERE `+r.b.String()+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+			FROM `+table+` WHERE `+r.b.String()+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
 			append(r.args, limit+1, offset)...)
 		if err != nil {
 			return err
@@ -179,10 +186,10 @@ func (s *Store) QueryArchive(ctx context.Context, host, username string, q stora
 		first := archivePos{entries[0].Stamp.UnixMicro(), seqs[0]}
 		before := f.clone()
 		before.and("(stamp, seq) < (?, ?)", first.stamp, first.seq)
-		return tx.QueryRowContext(ctx, "SELECT count(*) FROM archive WHERE "+before.b.String(), before.args...).Scan(&page.Index)
+		return tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+before.b.String(), before.args...).Scan(&page.Index)
 	})
 	if err != nil {
-		return storage.ArchivePage{}, wrap("query archive", err)
+		return storage.ArchivePage{}, wrap("query "+table, err)
 	}
 	return page, nil
 }
