@@ -38,6 +38,14 @@ type Stopper interface {
 	Stop(ctx context.Context) error
 }
 
+// Drainer is implemented by modules that must say goodbye to users over
+// their sessions at shutdown (a MUC service telling occupants, with status
+// 332, that it shuts down). Drain runs before the sessions close; Stop
+// still runs after.
+type Drainer interface {
+	Drain(ctx context.Context) error
+}
+
 // Target says to which kind of address an IQ handler answers.
 type Target int
 
@@ -161,6 +169,21 @@ func (reg *Registry) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Drain runs the Drain of every module that has one, in reverse order,
+// while the sessions are still up.
+func (reg *Registry) Drain(ctx context.Context) error {
+	var errs []error
+	mods := reg.modules()
+	for i := len(mods) - 1; i >= 0; i-- {
+		if d, ok := mods[i].(Drainer); ok {
+			if err := d.Drain(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("module %s: drain: %w", mods[i].Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Stop stops the modules in reverse order and removes every registration.

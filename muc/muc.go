@@ -291,6 +291,12 @@ func (m *MUC) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Drain implements module.Drainer: at shutdown the occupants learn that
+// the service goes away (status 332) while their sessions still carry it.
+func (m *MUC) Drain(ctx context.Context) error { return m.Stop(ctx) }
+
+var _ module.Drainer = (*MUC)(nil)
+
 func (m *MUC) janitor() {
 	defer close(m.done)
 	every := min(m.opts.IdleTimeout/2, time.Minute)

@@ -145,6 +145,9 @@ func (s *Server) Start(ctx context.Context) error {
 // after flushing their queues, stops the modules and closes storage.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.registry != nil {
+		errs = append(errs, s.registry.Drain(ctx))
+	}
 	if s.c2s != nil {
 		errs = append(errs, s.c2s.Shutdown(ctx))
 	}
