@@ -34,16 +34,10 @@ import xml.etree.ElementTree as ET
 
 import slixmpp
 
+from slixrun import Step, run_main, say  # noqa: E402
+
 OMEMO_NS = 'eu.siacs.conversations.axolotl'
 DEVICELIST = OMEMO_NS + '.devicelist'
-
-
-def say(*args):
-    print(*args, flush=True)
-
-
-class Step(Exception):
-    """A check failed; the message says which."""
 
 
 class Client(slixmpp.ClientXMPP):
@@ -280,26 +274,7 @@ def main():
     p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
     p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
     args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s', stream=sys.stderr)
-    loop = asyncio.get_event_loop()
-    try:
-        ok = loop.run_until_complete(asyncio.wait_for(run(args), args.timeout))
-    except asyncio.TimeoutError:
-        say('TIMEOUT after', args.timeout, 's')
-        ok = False
-    except Step as e:
-        say('FAILED', str(e))
-        ok = False
-    except Exception as e:  # noqa: BLE001
-        say('FAILED', repr(e))
-        ok = False
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for t in pending:
-        t.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    say('result', 'ok' if ok else 'FAIL')
-    sys.exit(0 if ok else 1)
+    run_main(args, run)
 
 
 if __name__ == '__main__':
