@@ -28,6 +28,7 @@ type Config struct {
 	MAM      MAM      `toml:"mam"`
 	PEP      PEP      `toml:"pep"`
 	MUC      MUC      `toml:"muc"`
+	Web      Web      `toml:"web"`
 
 	source string    // file it was loaded from; "" for Default()
 	lines  lineIndex // key path -> line in source
@@ -190,6 +191,40 @@ type MUCDefaults struct {
 	Archive       bool   `toml:"archive"`
 }
 
+// Web configures the HTTP server (package web): WebSocket, connection
+// discovery, health, metrics and the built-in web chat.
+type Web struct {
+	HTTP              []string      `toml:"http"`            // plain HTTP, for use behind a reverse proxy
+	HTTPS             []string      `toml:"https"`           // TLS with the hosts' certificates
+	PublicURL         string        `toml:"public_url"`      // "" = derived from each request
+	TrustedProxies    []string      `toml:"trusted_proxies"` // CIDRs whose X-Forwarded-* are believed
+	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"`
+	IdleTimeout       time.Duration `toml:"idle_timeout"`
+	MaxHeaderBytes    int           `toml:"max_header_bytes"`
+	WebSocket         WebSocket     `toml:"websocket"`
+	Metrics           WebMetrics    `toml:"metrics"`
+	Chat              WebChat       `toml:"chat"`
+}
+
+// WebSocket configures XMPP over WebSocket (RFC 7395).
+type WebSocket struct {
+	Enabled        bool          `toml:"enabled"`
+	AllowedOrigins []string      `toml:"allowed_origins"` // empty = same origin only; "*" = any
+	PingInterval   time.Duration `toml:"ping_interval"`
+}
+
+// WebMetrics configures /metrics (Prometheus).
+type WebMetrics struct {
+	Enabled bool     `toml:"enabled"`
+	Allow   []string `toml:"allow"` // CIDRs; empty = anyone
+}
+
+// WebChat configures the built-in Converse.js page.
+type WebChat struct {
+	Enabled bool   `toml:"enabled"`
+	Dir     string `toml:"dir"` // Converse.js dist directory
+}
+
 // Default returns a complete configuration that works for a first run with
 // no file: host "localhost" with a self-signed certificate, SQLite in
 // ./parley-data, and listeners on the standard ports. Each call returns a
@@ -241,6 +276,13 @@ func Default() *Config {
 			Creators: []string{}, MaxOccupants: 1000, MaxHistory: 100, MessageBurst: 5,
 			IdleTimeout: 10 * time.Minute, LargeRoomRoles: []string{"moderator"}, Registration: true,
 			Defaults: MUCDefaults{Public: true, Whois: "moderators", HistoryLength: 20, AllowPM: "anyone"},
+		},
+		Web: Web{
+			HTTP: []string{"127.0.0.1:5280"}, HTTPS: []string{":5443"}, TrustedProxies: []string{},
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16384,
+			WebSocket: WebSocket{Enabled: true, AllowedOrigins: []string{}, PingInterval: time.Minute},
+			Metrics:   WebMetrics{Enabled: true, Allow: []string{"127.0.0.0/8", "::1/128"}},
+			Chat:      WebChat{Enabled: true, Dir: "web/chat/node_modules/converse.js/dist"},
 		},
 		Register: Register{
 			Hosts:             []string{},

@@ -148,6 +148,7 @@ func (c *Config) validate() errorList {
 	intRange("pep.caps_cache_size", c.PEP.CapsCacheSize, 16, 10000000)
 
 	c.validateMUC(add, oneOf, intRange, durRange)
+	c.validateWeb(add, intRange, durRange)
 
 	if c.S2S.Enabled {
 		// Accepting the switch while nothing listens would be a silent lie.
@@ -360,7 +361,8 @@ func (c *Config) validateListeners(add func(*Error)) {
 	for _, list := range []struct {
 		name  string
 		addrs []string
-	}{{"c2s.starttls", c.C2S.StartTLS}, {"c2s.direct_tls", c.C2S.DirectTLS}} {
+	}{{"c2s.starttls", c.C2S.StartTLS}, {"c2s.direct_tls", c.C2S.DirectTLS},
+		{"web.http", c.Web.HTTP}, {"web.https", c.Web.HTTPS}} {
 		for i, a := range list.addrs {
 			key := indexKey(list.name, i)
 			l, msg := parseListen(a)
@@ -436,6 +438,45 @@ func conflicts(a, b listener) bool {
 		return !v6(a)
 	}
 	return false
+}
+
+func (c *Config) validateWeb(add func(*Error), intRange func(string, int, int, int),
+	durRange func(string, time.Duration, time.Duration, time.Duration)) {
+	w := c.Web
+	if w.PublicURL != "" {
+		u, err := url.Parse(w.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			add(c.at("web.public_url", nil, "must be an http or https URL without query, such as \"https://chat.example.org\", got %q", w.PublicURL))
+		}
+	}
+	prefixes := func(key string, list []string) {
+		for i, p := range list {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				if _, err := netip.ParseAddr(p); err != nil {
+					add(c.at(indexKey(key, i), []string{key}, "%q is neither an IP address nor a CIDR prefix such as \"10.0.0.0/8\"", p))
+				}
+			}
+		}
+	}
+	prefixes("web.trusted_proxies", w.TrustedProxies)
+	prefixes("web.metrics.allow", w.Metrics.Allow)
+	durRange("web.read_header_timeout", w.ReadHeaderTimeout, time.Second, 10*time.Minute)
+	durRange("web.idle_timeout", w.IdleTimeout, time.Second, time.Hour)
+	intRange("web.max_header_bytes", w.MaxHeaderBytes, 1024, 1<<20)
+	durRange("web.websocket.ping_interval", w.WebSocket.PingInterval, time.Second, time.Hour)
+	for i, o := range w.WebSocket.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add(c.at(indexKey("web.websocket.allowed_origins", i), []string{"web.websocket.allowed_origins"},
+				"%q is not an origin: expected scheme://host[:port] such as \"https://chat.example.org\", or \"*\"", o))
+		}
+	}
+	if w.Chat.Enabled && strings.TrimSpace(w.Chat.Dir) == "" {
+		add(c.at("web.chat.dir", []string{"web.chat.enabled"}, "must name the Converse.js dist directory when web.chat.enabled is true"))
+	}
 }
 
 func (c *Config) validateMUC(add func(*Error), oneOf func(string, string, ...string),
