@@ -29,6 +29,9 @@ type Config struct {
 	PEP      PEP      `toml:"pep"`
 	MUC      MUC      `toml:"muc"`
 	Web      Web      `toml:"web"`
+	ExtDisco ExtDisco `toml:"extdisco"`
+	Push     Push     `toml:"push"`
+	Invites  Invites  `toml:"invites"`
 
 	source string    // file it was loaded from; "" for Default()
 	lines  lineIndex // key path -> line in source
@@ -99,10 +102,28 @@ type Limits struct {
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"` // 0 = unlimited
 }
 
-// S2S is the federation switch; federation itself is not implemented yet.
+// S2S configures federation with other servers (RFC 6120 server-to-server
+// streams, XEP-0220 dialback, XEP-0288, XEP-0368).
 type S2S struct {
-	Enabled bool `toml:"enabled"`
+	Enabled            bool          `toml:"enabled"`      // full federation
+	Allow              []string      `toml:"allow"`        // domains reachable even while Enabled is false
+	Deny               []string      `toml:"deny"`         // domains never reached nor accepted
+	Listen             []string      `toml:"listen"`       // STARTTLS listeners (5269)
+	DirectTLS          []string      `toml:"direct_tls"`   // XEP-0368 listeners
+	RequireTLS         bool          `toml:"require_tls"`  // refuse streams without TLS
+	Auth               string        `toml:"auth"`         // certificate | dialback
+	CAFile             string        `toml:"ca_file"`      // extra trusted roots (PEM)
+	StaticHosts        []string      `toml:"static_hosts"` // "domain=host:port" or "domain=tls:host:port"
+	ConnectTimeout     time.Duration `toml:"connect_timeout"`
+	NegotiationTimeout time.Duration `toml:"negotiation_timeout"`
+	IdleTimeout        time.Duration `toml:"idle_timeout"`
+	QueueSize          int           `toml:"queue_size"`                 // stanzas waiting per remote domain
+	MaxConnections     int           `toml:"max_connections_per_domain"` // inbound streams per remote domain
 }
+
+// S2SActive reports whether the s2s service runs at all: full federation,
+// or an allow-list reachable while federation is off.
+func (c *Config) S2SActive() bool { return c.S2S.Enabled || len(c.S2S.Allow) > 0 }
 
 // Roster limits contact lists (RFC 6121).
 type Roster struct {
@@ -174,7 +195,10 @@ type MUC struct {
 	LargeRoom       int           `toml:"large_room"` // 0 = off
 	LargeRoomRoles  []string      `toml:"large_room_roles"`
 	Registration    bool          `toml:"registration"`
-	Defaults        MUCDefaults   `toml:"defaults"`
+	// ArchiveRetentionDays is how long room archives keep messages; 0 =
+	// forever.
+	ArchiveRetentionDays int         `toml:"archive_retention_days"`
+	Defaults             MUCDefaults `toml:"defaults"`
 }
 
 // MUCDefaults is the configuration new rooms start with.
@@ -263,6 +287,20 @@ func Default() *Config {
 			MaxDepth:        32,
 			MaxStreamHeader: 4096,
 		},
+		S2S: S2S{
+			Allow:              []string{},
+			Deny:               []string{},
+			Listen:             []string{":5269"},
+			DirectTLS:          []string{},
+			RequireTLS:         true,
+			Auth:               "dialback",
+			StaticHosts:        []string{},
+			ConnectTimeout:     10 * time.Second,
+			NegotiationTimeout: 30 * time.Second,
+			IdleTimeout:        10 * time.Minute,
+			QueueSize:          1000,
+			MaxConnections:     4,
+		},
 		Roster:   Roster{MaxItems: 1000},
 		Offline:  Offline{MaxMessages: 1000},
 		Blocking: Blocking{MaxItems: 1000},
@@ -284,6 +322,9 @@ func Default() *Config {
 			Metrics:   WebMetrics{Enabled: true, Allow: []string{"127.0.0.0/8", "::1/128"}},
 			Chat:      WebChat{Enabled: true, Dir: "web/chat/node_modules/converse.js/dist"},
 		},
+		ExtDisco: ExtDisco{CredentialTTL: 24 * time.Hour, Services: []ExtService{}},
+		Push:     Push{Enabled: true, IncludeSender: true, Services: []string{}, MaxPerAccount: 10},
+		Invites:  Invites{Enabled: true, TTL: 7 * 24 * time.Hour},
 		Register: Register{
 			Hosts:             []string{},
 			MaxPerIP:          5,

@@ -149,11 +149,9 @@ func (c *Config) validate() errorList {
 
 	c.validateMUC(add, oneOf, intRange, durRange)
 	c.validateWeb(add, intRange, durRange)
+	c.validateMobile(add, intRange, durRange)
 
-	if c.S2S.Enabled {
-		// Accepting the switch while nothing listens would be a silent lie.
-		add(c.at("s2s.enabled", nil, "federation is not implemented in this version yet; must be false"))
-	}
+	c.validateS2S(add, oneOf, intRange, durRange)
 	return errs
 }
 
@@ -362,7 +360,8 @@ func (c *Config) validateListeners(add func(*Error)) {
 		name  string
 		addrs []string
 	}{{"c2s.starttls", c.C2S.StartTLS}, {"c2s.direct_tls", c.C2S.DirectTLS},
-		{"web.http", c.Web.HTTP}, {"web.https", c.Web.HTTPS}} {
+		{"web.http", c.Web.HTTP}, {"web.https", c.Web.HTTPS},
+		{"s2s.listen", c.S2S.Listen}, {"s2s.direct_tls", c.S2S.DirectTLS}} {
 		for i, a := range list.addrs {
 			key := indexKey(list.name, i)
 			l, msg := parseListen(a)
@@ -503,6 +502,7 @@ func (c *Config) validateMUC(add func(*Error), oneOf func(string, string, ...str
 	intRange("muc.message_burst", m.MessageBurst, 1, 1000000)
 	durRange("muc.idle_timeout", m.IdleTimeout, time.Second, 7*24*time.Hour)
 	intRange("muc.large_room", m.LargeRoom, 0, 1000000)
+	intRange("muc.archive_retention_days", m.ArchiveRetentionDays, 0, 100000)
 	for i, r := range m.LargeRoomRoles {
 		oneOf(indexKey("muc.large_room_roles", i), r, "moderator", "participant", "visitor")
 	}

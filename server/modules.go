@@ -91,6 +91,7 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 	if cfg.MUC.Enabled {
 		list = append(list, muc.New(st, mucOptions(cfg, secret)))
 	}
+	list = append(list, mobileModules(cfg, st)...)
 	return modules{register: regMod, list: list}
 }
 
@@ -129,5 +130,6 @@ func mucOptions(cfg *config.Config, secret []byte) muc.Options {
 		LargeRoom:        m.LargeRoom,
 		LargeRoomRoles:   m.LargeRoomRoles,
 		NoRegistration:   !m.Registration,
+		ArchiveRetention: time.Duration(m.ArchiveRetentionDays) * 24 * time.Hour,
 	}
 }

@@ -1,0 +1,26 @@
+package server
+
+import (
+	"parley.im/parley/config"
+	"parley.im/parley/extdisco"
+	"parley.im/parley/module"
+	"parley.im/parley/storage"
+)
+
+// mobileModules are the modules phones rely on besides stream management:
+// external services (XEP-0215), push (XEP-0357) and invitations
+// (XEP-0401/0445/0379), each left out when its section disables it.
+func mobileModules(cfg *config.Config, st storage.Store) []module.Module {
+	var list []module.Module
+	svcs := make([]extdisco.Service, 0, len(cfg.ExtDisco.Services))
+	for _, s := range cfg.ExtDisco.Services {
+		svc := extdisco.Service{Type: s.Type, Host: s.Host, Port: s.EffectivePort(), Transport: s.Transport, Name: s.Name}
+		if s.Restricted {
+			svc.Secret = s.Secret
+		}
+		svcs = append(svcs, svc)
+	}
+	list = append(list, extdisco.New(extdisco.Options{Services: svcs, TTL: cfg.ExtDisco.CredentialTTL}))
+	_ = st
+	return list
+}
