@@ -28,6 +28,9 @@ type Store interface {
 	RoomArchive
 	PubSub
 	MUC
+	Push
+	Invites
+	FastTokens
 
 	// Migrate brings the schema to the version this binary expects. It is
 	// safe to call concurrently from several processes and on an up-to-date

@@ -34,6 +34,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("PubSub", func(t *testing.T) { RunPubSub(t, open) })
 	t.Run("MUC", func(t *testing.T) { RunMUC(t, open) })
 	t.Run("RoomArchive", func(t *testing.T) { RunRoomArchive(t, open) })
+	t.Run("Push", func(t *testing.T) { RunPush(t, open) })
+	t.Run("Invites", func(t *testing.T) { RunInvites(t, open) })
+	t.Run("FastTokens", func(t *testing.T) { RunFastTokens(t, open) })
 }
 
 // subtests runs each test with a store of its own.
