@@ -11,7 +11,14 @@
 //   - running one authentication attempt (Exchange) for PLAIN (RFC 4616)
 //     and SCRAM-SHA-1/-256/-512 with and without -PLUS (RFC 5802,
 //     RFC 7677), reporting failures as RFC 6120 §6.5 conditions (Failure);
-//   - throttling failed logins per account and per IP address (Limiter).
+//   - throttling failed logins per account and per IP address (Limiter);
+//   - XEP-0474 downgrade protection: the SSDP hash of the advertised
+//     mechanisms and channel-binding types, sent by SCRAM as the "h"
+//     attribute of its server-first-message (DowngradeProtection);
+//   - the HT-SHA-256-NONE/-ENDP/-EXPR/-UNIQ mechanisms of XEP-0484 FAST
+//     (ParseHT, HT.Verify) and the making of tokens (NewToken), of which
+//     only the SHA-256 hash is ever kept (TokenKey). Which token a client
+//     holds, its expiry and rotation belong to the caller.
 //
 // It must not:
 //

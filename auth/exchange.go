@@ -60,6 +60,9 @@ type Config struct {
 	// refuse mechanisms it did not advertise (PLAIN when not allowed, names
 	// filtered out by configuration).
 	Offered []string
+	// Downgrade, when not nil, makes SCRAM send XEP-0474's "h" attribute
+	// in its server-first-message, computed from what it lists.
+	Downgrade *DowngradeProtection
 }
 
 // processFakeSaltKey is used when Config.FakeSaltKey is empty.

@@ -129,6 +129,11 @@ func (e *Exchange) scramClientFirst(ctx context.Context, in []byte) ([]byte, boo
 	e.serverFirst = "r=" + e.nonce +
 		",s=" + base64.StdEncoding.EncodeToString(e.cred.Salt) +
 		",i=" + strconv.Itoa(e.cred.Iterations)
+	if d := e.cfg.Downgrade; d != nil {
+		// XEP-0474: an optional attribute (RFC 5802 §5.1), which the
+		// client's proof covers through AuthMessage.
+		e.serverFirst += ",h=" + d.SSDP(e.mech)
+	}
 	e.state = stateAwaitFinal
 	return []byte(e.serverFirst), false, nil
 }
