@@ -13,7 +13,9 @@ import (
 	"parley.im/parley/config"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
+	"parley.im/parley/s2s"
 	"parley.im/parley/storage"
+	"parley.im/parley/web"
 	"parley.im/parley/xmppcore"
 )
 
@@ -33,7 +35,11 @@ type Server struct {
 	router   *router.Router
 	registry *module.Registry
 	c2s      *c2s.Server
+	s2s      *s2s.Service
 	started  bool
+
+	metrics *web.Metrics
+	web     *web.Server
 }
 
 // New builds a server and binds its listeners; nothing is served until
@@ -45,9 +51,10 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		log = slog.Default()
 	}
 	s = &Server{cfg: cfg, log: log}
+	built := s // s is nil once an error is returned
 	defer func() {
 		if err != nil {
-			s.close()
+			_ = built.close()
 		}
 	}()
 
@@ -61,6 +68,8 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	if s.store, err = OpenStore(ctx, cfg, true); err != nil {
 		return nil, err
 	}
+	s.metrics = web.NewMetrics()
+	s.store = web.TimedStore(s.store, s.metrics)
 	conflict := router.ReplaceOld
 	if cfg.C2S.ResourceConflict == "refuse" {
 		conflict = router.RefuseNew
@@ -114,8 +123,15 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		PostAuthFeatures: s.registry.StreamFeatures,
 		PreAuthFeatures:  mods.register.PreAuthFeatures,
 		PreAuthIQ:        mods.register.PreAuthIQ,
+		Observer:         s.metrics,
 	})
 	if err := s.c2s.Listen(); err != nil {
+		return nil, err
+	}
+	if s.s2s, err = newS2S(cfg, log, s.router, s.certs, secret); err != nil {
+		return nil, err
+	}
+	if err := s.listenWeb(log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -136,6 +152,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.c2s.Serve(ctx)
+	if s.s2s != nil {
+		s.s2s.Serve()
+	}
+	s.web.Serve(ctx)
 	s.started = true
 	s.log.Info("parley started", "hosts", s.cfg.HostNames(), "storage", s.cfg.Storage.Backend)
 	return nil
@@ -148,8 +168,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.registry != nil {
 		errs = append(errs, s.registry.Drain(ctx))
 	}
+	errs = append(errs, s.shutdownWeb(ctx))
 	if s.c2s != nil {
 		errs = append(errs, s.c2s.Shutdown(ctx))
+	}
+	if s.s2s != nil {
+		errs = append(errs, s.s2s.Shutdown(ctx))
 	}
 	if s.registry != nil {
 		errs = append(errs, s.registry.Stop(ctx))
@@ -159,6 +183,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) close() error {
+	if s.s2s != nil && !s.started {
+		_ = s.s2s.Shutdown(context.Background())
+	}
+	if s.web != nil && !s.started {
+		_ = s.web.Close()
+	}
 	if s.store != nil {
 		err := s.store.Close()
 		s.store = nil
@@ -178,3 +208,7 @@ func (s *Server) Store() storage.Store { return s.store }
 
 // C2SAddrs returns the bound client listener addresses.
 func (s *Server) C2SAddrs() (starttls, direct []net.Addr) { return s.c2s.Addrs() }
+
+// C2S returns the client server, which framed transports (WebSocket, BOSH)
+// hand their sessions to (c2s.Server.ServeFramed).
+func (s *Server) C2S() *c2s.Server { return s.c2s }

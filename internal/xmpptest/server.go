@@ -40,6 +40,8 @@ func StartWithLog(t testing.TB, w io.Writer, configure ...func(*config.Config)) 
 	cfg.DataDir = t.TempDir()
 	cfg.C2S.StartTLS = []string{"127.0.0.1:0"}
 	cfg.C2S.DirectTLS = []string{"127.0.0.1:0"}
+	cfg.Web.HTTP = []string{"127.0.0.1:0"}
+	cfg.Web.HTTPS = []string{"127.0.0.1:0"}
 	cfg.Auth.ScramIterations = 4096
 	for _, f := range configure {
 		f(cfg)
