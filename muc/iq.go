@@ -54,7 +54,7 @@ func (r *room) iqToRoom(ctx context.Context, st *router.Stanza) {
 		} else {
 			r.registerSet(ctx, st, q)
 		}
-	case !get && q.Is(NSMAM, "query"):
+	case q.Is(NSMAM, "query"):
 		r.archiveQuery(ctx, st, q)
 	case !get && q.Is(NSModerate, "moderate"):
 		r.moderate(ctx, st, q)

@@ -67,6 +67,8 @@ const (
 	DefaultMaxOccupants = 1000
 	DefaultMaxHistory   = 100
 	DefaultIdleTimeout  = 10 * time.Minute
+
+	DefaultArchivePurgeInterval = time.Hour
 )
 
 // Options configure the service. The zero value is a working service on
@@ -118,6 +120,11 @@ type Options struct {
 	LargeRoomRoles []string
 	// NoRegistration turns off registration with rooms (jabber:iq:register).
 	NoRegistration bool
+	// ArchiveRetention is how long room archives keep messages (0:
+	// forever); the purge runs every ArchivePurgeInterval
+	// (DefaultArchivePurgeInterval when 0).
+	ArchiveRetention     time.Duration
+	ArchivePurgeInterval time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -179,6 +186,9 @@ func New(store Store, opts Options) *MUC {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.ArchivePurgeInterval <= 0 {
+		opts.ArchivePurgeInterval = DefaultArchivePurgeInterval
 	}
 	if opts.MessageBurst < 1 {
 		opts.MessageBurst = 1
@@ -265,10 +275,14 @@ func (m *MUC) Domains() []string {
 	return ds
 }
 
-// Start runs the janitor that unloads idle persistent rooms.
+// Start runs the janitor that unloads idle persistent rooms and, with a
+// retention, the purge of the room archives.
 func (m *MUC) Start(context.Context) error {
 	if m.started.CompareAndSwap(false, true) {
 		go m.janitor()
+		if m.opts.ArchiveRetention > 0 && m.roomArchive() != nil {
+			go m.purger()
+		}
 	}
 	return nil
 }

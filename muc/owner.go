@@ -347,6 +347,7 @@ func (r *room) destroy(ctx context.Context, st *router.Stanza, d *xmppcore.Eleme
 		}
 	}
 	r.resultTo(st, nil)
+	r.dropArchive() // §10.9: the room is gone for good, its archive too
 	r.destroyed()
 	r.occupants = map[string]*occupant{}
 	r.bySession = map[string]*occSession{}

@@ -125,6 +125,11 @@ type room struct {
 
 	outq     []delivery
 	draining bool
+
+	// hasArchive: the room may have entries in the room archive (it
+	// archived some, or it was loaded from storage); dropArchive queues
+	// their deletion once.
+	hasArchive, archiveDropped bool
 }
 
 // recipient is a session a fan-out goes to.
@@ -431,11 +436,26 @@ func (r *room) setAffiliation(j string, e affEntry) {
 	}
 }
 
-// destroyed marks the room gone and forgets it; r.mu is held.
+// destroyed marks the room gone and forgets it; r.mu is held. A
+// temporary room's archive goes with it; a persistent room's stays (the
+// room is only unloaded, at shutdown), unless its owner destroyed it.
 func (r *room) destroyed() {
+	if !r.cfg.Persistent {
+		r.dropArchive()
+	}
 	r.closed = true
 	for full := range r.bySession {
 		r.svc.dropSession(full, r)
 	}
 	r.svc.forget(r)
+}
+
+// dropArchive queues the deletion of the room's archive, once, if it may
+// have one.
+func (r *room) dropArchive() {
+	if !r.hasArchive || r.archiveDropped || r.svc.m.roomArchive() == nil {
+		return
+	}
+	r.archiveDropped = true
+	r.svc.m.archiveDelete(r.svc.domain, r.name)
 }

@@ -108,7 +108,7 @@ func (s *service) lookup(ctx context.Context, name string) (*room, error) {
 	switch {
 	case err == nil:
 		e.r = s.newRoom(name, roomFromStorage(stored))
-		e.r.inStore = true
+		e.r.inStore, e.r.hasArchive = true, true
 	case errors.Is(err, storage.ErrNotFound):
 		delete(sh.rooms, name)
 	default:

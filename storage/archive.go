@@ -45,7 +45,8 @@ type ArchiveEntry struct {
 type ArchiveQuery struct {
 	// With restricts the set to messages with this bare JID; with
 	// WithResource also set, to messages with exactly that full JID
-	// (XEP-0313 §4.1.1).
+	// (XEP-0313 §4.1.1). WithResource alone restricts it to that
+	// resource, whatever the bare JID: in a room archive, a nickname.
 	With         string
 	WithResource string
 	// Start and End bound Stamp, both inclusive; zero means unbounded.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,10 +50,26 @@ func (s *Store) ReplaceRoomArchive(ctx context.Context, service, room, id string
 	return nil
 }
 
-// DeleteRoomArchive implements storage.RoomArchive.
+// DeleteRoomArchive implements storage.RoomArchive, archivePurgeChunk
+// entries per transaction.
 func (s *Store) DeleteRoomArchive(ctx context.Context, service, room string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM room_archive WHERE host = $1 AND username = $2`, service, room)
+	_, err := s.deleteArchiveChunks(ctx, `
+		DELETE FROM room_archive WHERE seq IN (
+			SELECT seq FROM room_archive WHERE host = $1 AND username = $2 LIMIT $3)`,
+		[]any{service, room})
 	return wrap("delete room archive", err)
+}
+
+// PurgeRoomArchive implements storage.RoomArchive, archivePurgeChunk
+// entries per transaction.
+func (s *Store) PurgeRoomArchive(ctx context.Context, service string, before time.Time) (int64, error) {
+	q, args := `DELETE FROM room_archive WHERE seq IN (SELECT seq FROM room_archive WHERE stamp < $1 LIMIT $2)`, []any{before}
+	if service != "" {
+		q, args = `DELETE FROM room_archive WHERE seq IN (
+			SELECT seq FROM room_archive WHERE stamp < $1 AND host = $2 LIMIT $3)`, []any{before, service}
+	}
+	n, err := s.deleteArchiveChunks(ctx, q, args)
+	return n, wrap("purge room archive", err)
 }
 
 // roomDirection is d, or incoming when unset.

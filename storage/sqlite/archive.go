@@ -91,9 +91,9 @@ func (s *Store) queryArchive(ctx context.Context, table, host, username string, 
 		f.b.WriteString("host = ? AND username = ?")
 		if q.With != "" {
 			f.and("with_jid = ?", q.With)
-			if q.WithResource != "" {
-				f.and("with_resource = ?", q.WithResource)
-			}
+		}
+		if q.WithResource != "" {
+			f.and("with_resource = ?", q.WithResource)
 		}
 		if !q.Start.IsZero() {
 			f.and("stamp >= ?", q.Start.UnixMicro())

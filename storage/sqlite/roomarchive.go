@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"parley.im/parley/storage"
 )
@@ -55,13 +56,26 @@ func (s *Store) ReplaceRoomArchive(ctx context.Context, service, room, id string
 	return wrap("replace room archive", err)
 }
 
-// DeleteRoomArchive implements storage.RoomArchive.
+// DeleteRoomArchive implements storage.RoomArchive, archivePurgeChunk
+// entries per transaction.
 func (s *Store) DeleteRoomArchive(ctx context.Context, service, room string) error {
-	err := s.inWriteTx(ctx, func(tx cachedTx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM room_archive WHERE host = ? AND username = ?`, service, room)
-		return err
-	})
+	_, err := s.deleteArchiveChunks(ctx, `
+		DELETE FROM room_archive WHERE seq IN (
+			SELECT seq FROM room_archive WHERE host = ? AND username = ? LIMIT ?)`,
+		[]any{service, room})
 	return wrap("delete room archive", err)
+}
+
+// PurgeRoomArchive implements storage.RoomArchive, archivePurgeChunk
+// entries per transaction.
+func (s *Store) PurgeRoomArchive(ctx context.Context, service string, before time.Time) (int64, error) {
+	sel, args := `stamp < ?`, []any{before.UnixMicro()}
+	if service != "" {
+		sel, args = `stamp < ? AND host = ?`, []any{before.UnixMicro(), service}
+	}
+	n, err := s.deleteArchiveChunks(ctx, `
+		DELETE FROM room_archive WHERE seq IN (SELECT seq FROM room_archive WHERE `+sel+` LIMIT ?)`, args)
+	return n, wrap("purge room archive", err)
 }
 
 // roomDirection is d, or incoming when unset.

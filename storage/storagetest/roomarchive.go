@@ -13,7 +13,8 @@ import (
 
 // RunRoomArchive checks the RoomArchive area: appends without accounts,
 // order, duplicate IDs, filters and paging as in Archive, replacement of
-// an entry's stanza, separate rooms, and deletion.
+// an entry's stanza, separate rooms, deletion (also of more entries than
+// one transaction deletes), the nickname filter, and the retention purge.
 func RunRoomArchive(t *testing.T, open func(t *testing.T) storage.Store) {
 	for _, tc := range []struct {
 		name string
@@ -25,6 +26,9 @@ func RunRoomArchive(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Replace", testRoomArchiveReplace},
 		{"SeparateRooms", testRoomArchiveSeparate},
 		{"Delete", testRoomArchiveDelete},
+		{"DeleteLarge", testRoomArchiveDeleteLarge},
+		{"ByNick", testRoomArchiveByNick},
+		{"Purge", testRoomArchivePurge},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -159,4 +163,75 @@ func testRoomArchiveDelete(t *testing.T, s storage.Store) {
 	}
 	archWantPage(t, "a", roomQuery(t, s, "a", storage.ArchiveQuery{Max: 10}), nil, 0, 0, true)
 	archWantPage(t, "b", roomQuery(t, s, "b", storage.ArchiveQuery{Max: 10}), b, 2, 0, true)
+}
+
+// testRoomArchiveDeleteLarge deletes an archive of more entries than the
+// backends delete per transaction, and leaves the other room's.
+func testRoomArchiveDeleteLarge(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	const n = 2600 // more than two chunks
+	es := make([]storage.ArchiveEntry, n)
+	for i := range es {
+		es[i] = roomEntry("big", fmt.Sprintf("big-%05d", i), "alice", i)
+	}
+	if err := s.AppendRoomArchive(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	other := roomFill(t, s, "small", 2)
+	if p := roomQuery(t, s, "big", storage.ArchiveQuery{}); p.Count != n {
+		t.Fatalf("count before delete = %d, want %d", p.Count, n)
+	}
+	if err := s.DeleteRoomArchive(ctx, roomService, "big"); err != nil {
+		t.Fatal(err)
+	}
+	archWantPage(t, "big", roomQuery(t, s, "big", storage.ArchiveQuery{Max: 10}), nil, 0, 0, true)
+	archWantPage(t, "small", roomQuery(t, s, "small", storage.ArchiveQuery{Max: 10}), other, 2, 0, true)
+}
+
+// testRoomArchiveByNick: WithResource alone selects a nickname, whatever
+// the real JID; with With too, both must match.
+func testRoomArchiveByNick(t *testing.T, s storage.Store) {
+	ids := roomFill(t, s, "lobby", 6) // alice, bob, alice, ...
+	// A message under the nickname "bob" from another real JID.
+	odd := roomEntry("lobby", "lobby-odd", "bob", 7)
+	odd.With = "robert@example.net"
+	if err := s.AppendRoomArchive(context.Background(), []storage.ArchiveEntry{odd}); err != nil {
+		t.Fatal(err)
+	}
+	p := roomQuery(t, s, "lobby", storage.ArchiveQuery{Max: 10, WithResource: "bob"})
+	archWantPage(t, "nick", p, []string{ids[1], ids[3], ids[5], odd.ID}, 4, 0, true)
+	p = roomQuery(t, s, "lobby", storage.ArchiveQuery{Max: 10, With: "robert@example.net", WithResource: "bob"})
+	archWantPage(t, "nick and jid", p, []string{odd.ID}, 1, 0, true)
+	p = roomQuery(t, s, "lobby", storage.ArchiveQuery{Max: 10, WithResource: "nobody"})
+	archWantPage(t, "unknown nick", p, nil, 0, 0, true)
+}
+
+// testRoomArchivePurge deletes the entries older than a time, per service
+// or everywhere, and leaves user archives alone.
+func testRoomArchivePurge(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	a := roomFill(t, s, "a", 4) // stamps t0, t0+1s, ...
+	other := roomEntry("x", "x-0", "alice", 0)
+	other.Host = "conference.example.net"
+	if err := s.AppendRoomArchive(ctx, []storage.ArchiveEntry{other}); err != nil {
+		t.Fatal(err)
+	}
+	cut := roomEntry("", "", "", 2).Stamp
+	n, err := s.PurgeRoomArchive(ctx, roomService, cut)
+	if err != nil || n != 2 {
+		t.Fatalf("PurgeRoomArchive(service) = %d, %v; want 2", n, err)
+	}
+	archWantPage(t, "a", roomQuery(t, s, "a", storage.ArchiveQuery{Max: 10}), a[2:], 2, 0, true)
+	p, err := s.QueryRoomArchive(ctx, other.Host, "x", storage.ArchiveQuery{Max: 10})
+	if err != nil || p.Count != 1 {
+		t.Fatalf("other service after a purge of one: %+v, %v", p, err)
+	}
+	n, err = s.PurgeRoomArchive(ctx, "", cut.Add(time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("PurgeRoomArchive(all) = %d, %v; want 3", n, err)
+	}
+	archWantPage(t, "a after all", roomQuery(t, s, "a", storage.ArchiveQuery{Max: 10}), nil, 0, 0, true)
+	if n, err := s.PurgeRoomArchive(ctx, "", cut.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("purge of nothing = %d, %v", n, err)
+	}
 }
