@@ -6,15 +6,23 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: all build run test test-go lint fuzz bench deps clean
+.PHONY: all build run test test-go lint fuzz bench deps clean chat
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/parley ./cmd/parley
 
-run:
+run: chat
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/parley serve
+
+# The web chat's Converse.js and the web tests' node clients, pinned in
+# web/chat/package-lock.json, installed once when npm is there. Without npm
+# the page at http://localhost:5280/ says how to install them.
+chat:
+	@if [ ! -e web/chat/node_modules/converse.js/dist/converse.min.js ]; then \
+	  if command -v npm >/dev/null 2>&1; then cd web/chat && npm ci --no-audit --no-fund --ignore-scripts; \
+	  else echo "npm not found: the web chat (http://localhost:5280/) is not installed; see README"; fi; fi
 
 # The whole suite: dependencies, formatting, vet, staticcheck, race tests
 # (storage on SQLite and PostgreSQL, transcripts, interop with real clients)

@@ -10,6 +10,11 @@ command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need_apt+=(python3-slixmpp)
 /usr/bin/python3 -c 'import nbxmpp' >/dev/null 2>&1 || need_apt+=(python3-nbxmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || need_apt+=(go-sendxmpp)
+# The web chat and its tests: npm (Converse.js, @xmpp/client,
+# playwright-core) and Debian's Chromium, which playwright-core drives (it
+# never downloads a browser).
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -19,6 +24,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
     echo "missing (install them, e.g. apt-get install ${need_apt[*]}): ${need_apt[*]}" >&2
+  fi
+fi
+
+# The pinned npm packages of web/chat (package-lock.json), when missing or
+# older than the lock file.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -e web/chat/node_modules/.package-lock.json ] || [ web/chat/package-lock.json -nt web/chat/node_modules/.package-lock.json ]; then
+    echo "installing web/chat npm packages"
+    (cd web/chat && npm ci --no-audit --no-fund --ignore-scripts)
   fi
 fi
 
