@@ -1,11 +1,14 @@
 package muc
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/storage"
 	"parley.im/parley/xmppcore"
 )
 
@@ -303,4 +306,176 @@ func TestModerationWithoutArchive(t *testing.T) {
 	}
 	e.send(alice, `<iq type='set' id='mod' to='%s'><moderate id='%s' xmlns='urn:xmpp:message-moderate:1'><retract xmlns='urn:xmpp:message-retract:1'/></moderate></iq>`, coven, bad)
 	expect(t, alice, errStanza("iq", coven, alicePhone, "mod", "cancel", "item-not-found"))
+}
+
+// withQuery queries the archive with a 'with' field and returns the
+// nicknames of the results' senders, or the error condition.
+func (e *env) withQuery(s *routertest.Session, with string) (nicks []string, realJIDs []string, errCond string) {
+	e.t.Helper()
+	res, fin := e.mamQuery(s, `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field>`+
+		`<field var='with'><value>`+with+`</value></field></x>`)
+	if fin.Attr("type") == "error" {
+		for c := range fin.Child("", "error").Children() {
+			return nil, nil, c.Local
+		}
+	}
+	for _, el := range res {
+		msg := el.Child(NSMAM, "result").Child(NSForward, "forwarded").Child(xmppcore.NSClient, "message")
+		_, nick, _ := strings.Cut(msg.Attr("from"), "/")
+		nicks = append(nicks, nick)
+		j := ""
+		if x := msg.Child(NSUser, "x"); x != nil && x.Child(NSUser, "item") != nil {
+			j = x.Child(NSUser, "item").Attr("jid")
+		}
+		realJIDs = append(realJIDs, j)
+	}
+	return nicks, realJIDs, ""
+}
+
+// TestRoomArchiveWith is XEP-0313 §4.1.1 on a room archive: an occupant
+// JID selects the messages sent under that nickname, the room's JID all
+// of them, a real JID the messages of that user, and only for those who
+// may see real JIDs (forbidden to a participant of a semi-anonymous
+// room). Results carry the sender's real JID to those who may see it,
+// never a muc#user item the sender put in the message itself.
+func TestRoomArchiveWith(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven(fArchive, "1")
+	bob := e.bind(bobPC)
+	carol := e.bind(carolPC)
+	e.enter(bob, "bob")
+	e.enter(carol, "carol")
+	e.say(alice, "m1", "one")
+	e.send(bob, `<message to='%s' type='groupchat' id='m2'><body>two</body>`+
+		`<x xmlns='http://jabber.org/protocol/muc#user'><item jid='alice@example.org/phone'/></x></message>`, coven)
+	e.say(carol, "m3", "three")
+	e.say(bob, "m4", "four")
+	e.drain()
+
+	for i, tc := range []struct {
+		who         *routertest.Session
+		with        string
+		nicks, jids string
+		err         string
+	}{
+		{bob, coven + "/bob", "bob bob", ", ", ""},
+		{carol, coven + "/owner", "owner", "", ""},
+		{carol, coven + "/nobody", "", "", ""},
+		{carol, coven, "owner bob carol bob", ", , , ", ""},
+		{carol, "bob@example.org", "", "", "forbidden"},
+		{alice, "bob@example.org", "bob bob", "bob@example.org, bob@example.org", ""},
+		{alice, "bob@example.org/pc", "bob bob", "bob@example.org, bob@example.org", ""},
+		{alice, coven + "/carol", "carol", "carol@example.org", ""},
+		{alice, "dave@example.org", "", "", ""},
+	} {
+		nicks, jids, cond := e.withQuery(tc.who, tc.with)
+		if cond != tc.err || strings.Join(nicks, " ") != tc.nicks || strings.Join(jids, ", ") != tc.jids {
+			t.Errorf("%d: %s with %s: nicks %q real JIDs %q error %q; want %q %q %q",
+				i, tc.who.JID(), tc.with, nicks, jids, cond, tc.nicks, tc.jids, tc.err)
+		}
+	}
+	// In a non-anonymous room anyone may filter by real JID.
+	e.configure(alice, coven, "", fWhois, "anyone")
+	e.drain()
+	if nicks, jids, cond := e.withQuery(carol, "alice@example.org"); cond != "" || strings.Join(nicks, " ") != "owner" || jids[0] != "alice@example.org" {
+		t.Errorf("non-anonymous room, participant, with alice: %q %q %q", nicks, jids, cond)
+	}
+}
+
+// TestRoomArchiveForm: a get of the query form, and the #extended
+// feature on the room.
+func TestRoomArchiveForm(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven(fArchive, "1")
+	res := e.iq(alice, coven, "get", `<query xmlns='urn:xmpp:mam:2'/>`)
+	var fields []string
+	if q := res.Child(NSMAM, "query"); q != nil && q.Child(NSData, "x") != nil {
+		for f := range q.Child(NSData, "x").Children() {
+			fields = append(fields, f.Attr("var"))
+		}
+	}
+	if got := strings.Join(fields, " "); got != "FORM_TYPE with start end before-id after-id ids" {
+		t.Errorf("query form fields: %q in %s", got, res)
+	}
+	info := e.iq(alice, coven, "get", `<query xmlns='http://jabber.org/protocol/disco#info'/>`).String()
+	if !strings.Contains(info, `var="`+NSMAMExtended+`"`) && !strings.Contains(info, `var='`+NSMAMExtended+`'`) {
+		t.Errorf("disco#info lacks %s: %s", NSMAMExtended, info)
+	}
+}
+
+// archiveCount is how many entries the store holds for the room coven.
+func (e *env) archiveCount() int {
+	e.t.Helper()
+	e.m.archiveWait()
+	p, err := e.store.QueryRoomArchive(context.Background(), svcJID, "coven", storage.ArchiveQuery{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p.Count
+}
+
+// TestRoomArchiveDeletedWithRoom: the archive of a temporary room goes
+// when its last occupant leaves, that of a persistent room when its
+// owner destroys it; unloading a persistent room or a restart keeps it,
+// and a new room of the same name starts with an empty archive.
+func TestRoomArchiveDeletedWithRoom(t *testing.T) {
+	e := newEnv(t, Options{IdleTimeout: time.Minute})
+	alice := e.coven(fArchive, "1")
+	e.say(alice, "m1", "one")
+	if n := e.archiveCount(); n != 1 {
+		t.Fatalf("archived: %d", n)
+	}
+	e.send(alice, `<presence to='%s/owner' type='unavailable'/>`, coven)
+	if n := e.archiveCount(); n != 0 {
+		t.Errorf("temporary room gone, archive entries left: %d", n)
+	}
+
+	alice = e.coven(fArchive, "1", fPersistent, "1")
+	e.say(alice, "m2", "two")
+	e.send(alice, `<presence to='%s/owner' type='unavailable'/>`, coven)
+	e.clock.advance(2 * time.Minute)
+	e.m.services[svcJID].evictIdle()
+	e.restart()
+	if n := e.archiveCount(); n != 1 {
+		t.Errorf("persistent room unloaded and restarted: %d entries, want 1", n)
+	}
+	alice = e.bind(alicePhone)
+	e.join(alice, coven+"/owner", "")
+	e.drain()
+	e.send(alice, `<iq type='set' id='d' to='%s'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query></iq>`, coven)
+	if got := alice.Take(); find(got, func(el *xmppcore.Element) bool { return el.Attr("id") == "d" && el.Attr("type") == "result" }) == nil {
+		t.Fatalf("destroy: %s", list(got))
+	}
+	if n := e.archiveCount(); n != 0 {
+		t.Errorf("destroyed persistent room: %d entries left", n)
+	}
+	alice = e.coven(fArchive, "1")
+	if res, _ := e.mamQuery(alice, ``); len(res) != 0 {
+		t.Errorf("a new room of the same name sees %s", list(res))
+	}
+}
+
+// TestRoomArchiveRetention: PurgeArchives deletes entries older than the
+// retention, and nothing without one.
+func TestRoomArchiveRetention(t *testing.T) {
+	e := newEnv(t, Options{ArchiveRetention: 48 * time.Hour})
+	alice := e.coven(fArchive, "1")
+	e.say(alice, "m1", "old")
+	e.clock.advance(24 * time.Hour)
+	e.say(alice, "m2", "newer")
+	e.m.archiveWait()
+	e.clock.advance(25 * time.Hour) // m1 is 49 hours old, m2 25
+	if n, err := e.m.PurgeArchives(context.Background()); err != nil || n != 1 {
+		t.Fatalf("PurgeArchives = %d, %v; want 1", n, err)
+	}
+	res, _ := e.mamQuery(alice, ``)
+	if len(res) != 1 || !strings.Contains(res[0].String(), "newer") {
+		t.Errorf("after the purge: %s", list(res))
+	}
+
+	keep := newEnv(t, Options{})
+	keep.coven(fArchive, "1")
+	if n, err := keep.m.PurgeArchives(context.Background()); err != nil || n != 0 {
+		t.Errorf("without a retention: %d, %v", n, err)
+	}
 }
