@@ -155,6 +155,16 @@ func (r *Router) IsLocalHost(domain string) bool {
 // Hosts returns the served virtual hosts.
 func (r *Router) Hosts() []string { return slices.Clone(r.cfg.Hosts) }
 
+// Serves reports whether domain is served here: a virtual host or a
+// component's domain (what a remote server may address, for s2s).
+func (r *Router) Serves(domain string) bool {
+	if r.IsLocalHost(domain) {
+		return true
+	}
+	_, ok := (*r.components.Load())[domain]
+	return ok
+}
+
 func (r *Router) shardFor(bare string) *shard {
 	return &r.shards[maphash.String(r.seed, bare)%shardCount]
 }
