@@ -44,6 +44,7 @@ type conn struct {
 	user       string // authenticated localpart
 	authFails  int
 	triedPlus  bool // a -PLUS attempt failed on the binding type
+	authMech   string
 	jid        jid.JID
 	deadline   time.Time // end of negotiation
 	headerSent bool
@@ -62,6 +63,18 @@ type conn struct {
 	pingOut        atomic.Bool
 	lastTotal      int64
 	pingSeq        atomic.Uint64
+
+	// Framed transports (WebSocket, BOSH): fc is set, nc, c, br and rd are
+	// nil, and the idle timer stands in for read deadlines.
+	fc          FramedConn
+	finfo       *FramedInfo
+	wmu         sync.Mutex // serializes framed writes
+	framedEnded bool       // the final frames were written (under wmu)
+	frameCount  atomic.Uint64
+	lastFrames  atomic.Uint64
+	idleTimer   *time.Timer
+	frameOffs   []int    // writer scratch: frame boundaries in the batch buffer
+	frameSlots  [][]byte // writer scratch: the frames of the batch
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr) *conn {
@@ -92,9 +105,16 @@ func fail(se stream.Error, format string, args ...any) error {
 }
 
 func (c *conn) serve(ctx context.Context, direct bool) {
-	log := c.srv.log.With("remote", c.nc.RemoteAddr().String())
+	log := c.srv.log.With("remote", c.remoteAddr())
+	if c.fc != nil {
+		log = log.With("transport", c.finfo.Transport)
+	}
 	c.deadline = time.Now().Add(c.srv.cfg.NegotiationTimeout)
-	_ = c.nc.SetDeadline(c.deadline)
+	if c.fc != nil {
+		c.startFramedTimer()
+	} else {
+		_ = c.nc.SetDeadline(c.deadline)
+	}
 	err := c.negotiate(ctx, direct)
 	if err != nil {
 		c.finish(err, log)
@@ -130,12 +150,61 @@ func (c *conn) finish(err error, log interface {
 	case err != nil:
 		log.Debug("connection lost", "err", err)
 	}
+	c.closeTransport()
+}
+
+// closeTransport closes the connection or the framed transport.
+func (c *conn) closeTransport() {
+	if c.fc != nil {
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
+		_ = c.fc.Close()
+		return
+	}
 	c.nc.Close()
+}
+
+// remoteAddr names the peer for logs.
+func (c *conn) remoteAddr() string {
+	if c.fc != nil {
+		return c.ip.String()
+	}
+	return c.nc.RemoteAddr().String()
+}
+
+// transportName is what Observer calls the transport.
+func (c *conn) transportName() string {
+	if c.fc != nil {
+		return c.finfo.Transport
+	}
+	return "tcp"
+}
+
+// readHeader reads the client's stream header, or a framed <open/>.
+func (c *conn) readHeader() (xmppcore.Header, error) {
+	if c.fc != nil {
+		return c.readFramedHeader()
+	}
+	return c.rd.ReadHeader()
+}
+
+// next reads the next top-level element; io.EOF is the client's end of the
+// stream.
+func (c *conn) next() (*xmppcore.Element, error) {
+	if c.fc != nil {
+		return c.nextFramed()
+	}
+	return c.rd.Next()
 }
 
 // writeClose writes a stream error (if any) and the end of the stream,
 // bounded by the write timeout, from the goroutine that owns writing.
 func (c *conn) writeClose(se stream.Error, text string) {
+	if c.fc != nil {
+		c.writeFramedEnd(nil, se, text)
+		return
+	}
 	var b []byte
 	if !c.headerSent {
 		b = c.appendHeader(b)
@@ -156,6 +225,9 @@ func (c *conn) write(b []byte) error {
 }
 
 func (c *conn) writeElement(el *xmppcore.Element) error {
+	if c.fc != nil {
+		return c.writeFrames(appendFrame(nil, el))
+	}
 	return c.write(el.AppendXML(nil, xmppcore.NSClient))
 }
 
@@ -217,7 +289,9 @@ func (c *conn) negotiate(ctx context.Context, direct bool) error {
 			return err
 		}
 	}
-	c.newReader()
+	if c.fc == nil {
+		c.newReader()
+	}
 	for {
 		if err := c.openStream(); err != nil {
 			return err
@@ -238,7 +312,7 @@ func (c *conn) openStream() error {
 	// A restarted stream (after TLS, after SASL) has no server header yet:
 	// an error before ours is sent must come after one.
 	c.headerSent = false
-	h, err := c.rd.ReadHeader()
+	h, err := c.readHeader()
 	if err != nil {
 		return err
 	}
@@ -267,6 +341,13 @@ func (c *conn) openStream() error {
 	}
 	c.host = host
 	c.lang = h.Lang
+	if c.fc != nil {
+		open := c.openFrame()
+		features := c.appendFeatures(nil)
+		features = insertAt(features, len("<stream:features"), nsStreamDecl)
+		c.headerSent = true
+		return c.writeFrames(open, features)
+	}
 	b := c.appendHeader(nil)
 	b = c.appendFeatures(b)
 	c.headerSent = true
@@ -315,7 +396,7 @@ func (c *conn) appendFeatures(b []byte) []byte {
 	f := &xmppcore.Element{}
 	switch {
 	case c.user == "":
-		if !c.secure {
+		if !c.secure && c.fc == nil {
 			st := xmppcore.New(xmppcore.NSTLS, "starttls")
 			if c.srv.cfg.RequireTLS {
 				st.Append(xmppcore.New(xmppcore.NSTLS, "required"))
@@ -335,6 +416,9 @@ func (c *conn) appendFeatures(b []byte) []byte {
 					cbEl.Append(xmppcore.New(nsSASLCB, "channel-binding", "type", t))
 				}
 				f.Append(cbEl)
+			}
+			if c.sasl2Offered() {
+				f.Append(c.sasl2Feature(mechs)) // XEP-0388, sasl2.go
 			}
 		}
 		if extra := c.srv.deps.PreAuthFeatures; extra != nil && c.preAuthOpen() {
@@ -361,7 +445,7 @@ const nsSASLCB = "urn:xmpp:sasl-cb:0"
 // (restart true) or a resource is bound (restart false).
 func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) {
 	for {
-		el, err := c.rd.Next()
+		el, err := c.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return false, errPeerClosed
@@ -370,8 +454,8 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 		}
 		switch {
 		case el.Is(xmppcore.NSTLS, "starttls"):
-			if c.secure || c.user != "" {
-				_ = c.write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`))
+			if c.secure || c.user != "" || c.fc != nil {
+				_ = c.writeElement(xmppcore.New(xmppcore.NSTLS, "failure"))
 				return false, fail(stream.PolicyViolation, "TLS is already established")
 			}
 			if !c.discardBufferedSpace() {
@@ -387,6 +471,11 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 			}
 			c.newReader()
 			return true, nil
+		case el.Is(nsSASL2, "authenticate"):
+			bound, err := c.authenticate2(ctx, el) // sasl2.go
+			if err != nil || bound {
+				return false, err
+			}
 		case el.Is(xmppcore.NSSASL, "auth"):
 			if c.user != "" {
 				return false, fail(stream.PolicyViolation, "already authenticated")
@@ -396,7 +485,9 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 				return false, err
 			}
 			if ok {
-				c.rd = xmppcore.NewReader(c.br, c.srv.cfg.Limits)
+				if c.fc == nil {
+					c.rd = xmppcore.NewReader(c.br, c.srv.cfg.Limits)
+				}
 				return true, nil
 			}
 		case xmppcore.IsStanza(el):

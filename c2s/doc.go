@@ -6,6 +6,14 @@
 // hands them to the router; another drains the session's bounded outbound
 // queue to the socket in batches.
 //
+// Framed transports (RFC 7395 WebSocket, XEP-0206 BOSH) hand their
+// sessions to Server.ServeFramed through the FramedConn interface: one
+// complete element per frame. The negotiation, the limits, the session and
+// stream management are the same code as for TCP; only the framing differs
+// (an RFC 7395 <open/> and <close/> instead of the stream's tags, each frame
+// parsed on its own, no STARTTLS). An optional Observer (Deps.Observer)
+// counts sessions, stanzas, logins and queue overflows for metrics.
+//
 // It does not use mellium's negotiator, SASL server, bind feature or Serve
 // loop (see shared/research/mellium.md for their defects); it uses mellium's
 // jid for addresses and its stream and stanza error values.

@@ -19,7 +19,8 @@ import (
 // client ran out of attempts, which ends the stream.
 func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool, error) {
 	mech := start.Attr("mechanism")
-	log := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "mechanism", mech)
+	c.authMech = "" // named to the Observer only once known to be offered
+	log := c.srv.log.With("remote", c.remoteAddr(), "mechanism", mech)
 	offered := c.mechanisms()
 	if !c.secure && (c.srv.cfg.RequireTLS || mech == auth.PLAIN && c.srv.cfg.AllowPlain) {
 		// PLAIN is never offered in plain text, but it would be with TLS:
@@ -29,6 +30,7 @@ func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool,
 	if !slices.Contains(offered, mech) {
 		return c.saslFailure(log, "", &auth.Failure{Condition: "invalid-mechanism"})
 	}
+	c.authMech = mech
 	if lim := c.srv.deps.Limiter; lim != nil && !lim.Allow(c.ip, "") {
 		return c.saslFailure(log, "", &auth.Failure{Condition: "temporary-auth-failure", Text: "too many failed attempts; try again later"})
 	}
@@ -64,7 +66,7 @@ func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool,
 		if err := c.writeElement(ch); err != nil {
 			return false, err
 		}
-		next, err := c.rd.Next()
+		next, err := c.next()
 		if err != nil {
 			return false, err
 		}
@@ -123,6 +125,9 @@ func (c *conn) saslSuccess(log interface{ Info(string, ...any) }, ex *auth.Excha
 		return false, err
 	}
 	c.user = local
+	if o := c.srv.deps.Observer; o != nil {
+		o.Auth(ex.Mechanism(), true)
+	}
 	log.Info("authenticated", "user", local+"@"+c.host, "channel_binding", ex.ChannelBindingType())
 	return true, nil
 }
@@ -135,6 +140,13 @@ func (c *conn) saslFailure(log interface{ Info(string, ...any) }, claimed string
 		f = &auth.Failure{Condition: "temporary-auth-failure", Err: err}
 	}
 	log.Info("authentication failed", "condition", f.Condition, "user", claimed, "err", f.Err)
+	if o := c.srv.deps.Observer; o != nil {
+		mech := c.authMech
+		if mech == "" {
+			mech = "none"
+		}
+		o.Auth(mech, false)
+	}
 	if errors.Is(f.Err, auth.ErrChannelBindingType) {
 		// Not a password failure, and the client will try its next
 		// mechanism: count it neither as an attempt nor for throttling.

@@ -40,6 +40,9 @@ type Config struct {
 	MaxAuthAttempts int
 	ScramIterations int // what new credentials get; shown for unknown users
 	FakeSaltKey     []byte
+	// SASL2 configures XEP-0388 SASL2, XEP-0386 Bind2 and XEP-0484 FAST
+	// (sasl2.go).
+	SASL2 SASL2Config
 }
 
 // Certificates serves the TLS certificates of the virtual hosts.
@@ -67,6 +70,9 @@ type Deps struct {
 	// <not-authorized/> as when PreAuthIQ is nil. The IQ comes without
 	// 'from'; the answer is written as it is.
 	PreAuthIQ func(ctx context.Context, host string, remoteIP netip.Addr, iq *xmppcore.Element) (*xmppcore.Element, bool)
+	// Observer, when set, is told about sessions, stanzas, logins and
+	// queue overflows (metrics).
+	Observer Observer
 }
 
 // Server accepts and runs client connections.

@@ -37,6 +37,9 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 		return true
 	}
 	c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", c.out.max)
+	if o := c.srv.deps.Observer; o != nil {
+		o.QueueDrop()
+	}
 	c.Close(stream.PolicyViolation, "too many stanzas waiting: the client reads too slowly")
 	return false
 }
@@ -55,9 +58,14 @@ func (c *conn) Close(se stream.Error, text string) {
 		c.closeErr, c.closeText = se, text
 		c.closing.Store(true)
 		close(c.quit)
-		if c.inSession.Load() {
+		switch {
+		case c.inSession.Load():
 			c.kickWriter() // someone must write the end of the stream
-		} else {
+		case c.fc != nil:
+			// Still negotiating on a framed transport: write the end
+			// here (under the write lock), which also wakes the reader.
+			go c.writeFramedEnd(nil, se, text)
+		default:
 			// Still negotiating: there is no writer to tell; wake the
 			// reader, which ends the stream (onNegotiationTimeout).
 			_ = c.nc.SetReadDeadline(time.Now())
@@ -65,7 +73,7 @@ func (c *conn) Close(se stream.Error, text string) {
 		// The writer may be blocked on a client that does not read (the
 		// reason for most closes), or the reader on a deadline set again
 		// meanwhile: cut the connection if they have not finished by then.
-		time.AfterFunc(closeGrace, func() { c.nc.Close() })
+		time.AfterFunc(closeGrace, c.closeTransport)
 	})
 }
 
@@ -122,20 +130,33 @@ func randomResource() string {
 
 // runSession reads stanzas until the stream ends; the writer runs beside it.
 func (c *conn) runSession(ctx context.Context) error {
-	_ = c.nc.SetDeadline(time.Time{})
-	c.br.OnTimeout = c.onIdle
-	c.lastTotal = c.br.Total()
-	if idle := c.srv.cfg.IdleTimeout; idle > 0 {
-		_ = c.c.SetReadDeadline(time.Now().Add(idle))
+	if c.fc != nil {
+		c.lastFrames.Store(c.frameCount.Load())
+		if idle := c.srv.cfg.IdleTimeout; idle > 0 {
+			c.idleTimer.Reset(idle)
+		} else {
+			c.idleTimer.Stop()
+		}
+	} else {
+		_ = c.nc.SetDeadline(time.Time{})
+		c.br.OnTimeout = c.onIdle
+		c.lastTotal = c.br.Total()
+		if idle := c.srv.cfg.IdleTimeout; idle > 0 {
+			_ = c.c.SetReadDeadline(time.Now().Add(idle))
+		}
 	}
 	c.inSession.Store(true)
+	if o := c.srv.deps.Observer; o != nil {
+		o.SessionStarted(c.transportName())
+		defer o.SessionEnded(c.transportName())
+	}
 	c.kickWriter() // for what was routed here since bind
 	c.srv.deps.Router.SessionBound(ctx, c)
 	for {
 		if c.closing.Load() {
 			return nil
 		}
-		el, err := c.rd.Next()
+		el, err := c.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return errPeerClosed
@@ -172,7 +193,7 @@ func (c *conn) endSession(ctx context.Context, err error, log interface {
 		c.Close(stream.Error{}, "")
 	}
 	<-c.writerDone
-	c.nc.Close()
+	c.closeTransport()
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -224,11 +245,15 @@ func (c *conn) writer() {
 // writeBatch writes the stanzas waiting, up to maxBatch bytes. It reports
 // true when the connection failed and the writer must stop for good.
 func (c *conn) writeBatch() (stop bool) {
+	if c.fc != nil {
+		return c.writeFramedBatch()
+	}
 	el := c.out.pop()
 	if el == nil {
 		return false
 	}
 	bp := bufPool.Get().(*[]byte)
+	c.countOut(el)
 	buf := el.AppendXML((*bp)[:0], xmppcore.NSClient)
 	buf = c.gather(buf)
 	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
@@ -238,19 +263,75 @@ func (c *conn) writeBatch() (stop bool) {
 		bufPool.Put(bp)
 	}
 	if err != nil {
-		c.srv.log.Debug("write failed; closing", "jid", c.jid.String(), "err", err)
-		c.closing.Store(true)
-		c.nc.Close()
-		// Leave writing set: no writer may start on a dead connection.
-		c.writerDoneOnce.Do(func() { close(c.writerDone) })
+		c.writeFailed(err)
 		return true
 	}
 	return false
 }
 
+// writeFailed gives up on a connection whose write failed.
+func (c *conn) writeFailed(err error) {
+	c.srv.log.Debug("write failed; closing", "jid", c.jid.String(), "err", err)
+	c.closing.Store(true)
+	c.closeTransport()
+	// Leave writing set: no writer may start on a dead connection.
+	c.writerDoneOnce.Do(func() { close(c.writerDone) })
+}
+
+// writeFramedBatch is writeBatch for a framed transport: one frame per
+// element, all in one WriteFrames call.
+func (c *conn) writeFramedBatch() (stop bool) {
+	el := c.out.pop()
+	if el == nil {
+		return false
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := c.gatherFrames((*bp)[:0], el)
+	err := c.writeFrames(c.frameSlots...)
+	clear(c.frameSlots)
+	if cap(buf) <= 64<<10 {
+		*bp = buf
+		bufPool.Put(bp)
+	}
+	if err != nil {
+		c.writeFailed(err)
+		return true
+	}
+	return false
+}
+
+// gatherFrames serializes first and what else is queued (up to maxBatch
+// bytes) into buf, and points c.frameSlots at each frame.
+func (c *conn) gatherFrames(buf []byte, first *xmppcore.Element) []byte {
+	c.frameOffs = append(c.frameOffs[:0], 0)
+	for el := first; el != nil; {
+		c.countOut(el)
+		buf = appendFrame(buf, el)
+		c.frameOffs = append(c.frameOffs, len(buf))
+		if len(buf) >= maxBatch {
+			break
+		}
+		el = c.out.pop()
+	}
+	c.frameSlots = c.frameSlots[:0]
+	for i := 1; i < len(c.frameOffs); i++ {
+		c.frameSlots = append(c.frameSlots, buf[c.frameOffs[i-1]:c.frameOffs[i]])
+	}
+	return buf
+}
+
 // writeStreamEnd flushes what is queued, then the stream error (if any) and
 // the end of the stream, and closes the connection.
 func (c *conn) writeStreamEnd() {
+	if c.fc != nil {
+		var frames [][]byte
+		for el := c.out.pop(); el != nil; el = c.out.pop() {
+			frames = append(frames, appendFrame(nil, el))
+		}
+		c.writeFramedEnd(frames, c.closeErr, c.closeText)
+		c.writerDoneOnce.Do(func() { close(c.writerDone) })
+		return
+	}
 	buf := c.gather(nil)
 	if c.closeErr.Err != "" {
 		buf = append(buf, xmppcore.StreamErrorBytes(c.closeErr, c.closeText)...)
@@ -269,6 +350,7 @@ func (c *conn) gather(buf []byte) []byte {
 		if el == nil {
 			return buf
 		}
+		c.countOut(el)
 		buf = el.AppendXML(buf, xmppcore.NSClient)
 	}
 	return buf
@@ -290,9 +372,7 @@ func (c *conn) onIdle() error {
 		return fail(stream.ConnectionTimeout, "no answer to ping")
 	}
 	c.pingOut.Store(true)
-	ping := xmppcore.New("", xmppcore.IQ, "type", "get", "id", "ping-"+strconv.FormatUint(c.pingSeq.Add(1), 10),
-		"from", c.host, "to", c.jid.String()).Append(xmppcore.New(nsPing, "ping"))
-	c.Send(ping)
+	c.Send(c.pingElement())
 	timeout := c.srv.cfg.PingTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -302,6 +382,12 @@ func (c *conn) onIdle() error {
 
 const nsPing = "urn:xmpp:ping"
 
+// pingElement is the XEP-0199 ping a silent client gets.
+func (c *conn) pingElement() *xmppcore.Element {
+	return xmppcore.New("", xmppcore.IQ, "type", "get", "id", "ping-"+strconv.FormatUint(c.pingSeq.Add(1), 10),
+		"from", c.host, "to", c.jid.String()).Append(xmppcore.New(nsPing, "ping"))
+}
+
 var presenceTypes = map[string]bool{"": true, "unavailable": true, "subscribe": true, "subscribed": true,
 	"unsubscribe": true, "unsubscribed": true, "probe": true, "error": true}
 
@@ -310,6 +396,9 @@ var presenceTypes = map[string]bool{"": true, "unavailable": true, "subscribe": 
 func (c *conn) handleStanza(ctx context.Context, el *xmppcore.Element) error {
 	if !xmppcore.IsStanza(el) {
 		return fail(stream.UnsupportedStanzaType, "unsupported element %s", el.Local)
+	}
+	if o := c.srv.deps.Observer; o != nil {
+		o.StanzaIn(el.Local)
 	}
 	if f := el.Attr("from"); f != "" {
 		fj, err := jid.Parse(f)

@@ -40,11 +40,17 @@ const (
 	// user's own policy (blocking) applies to it as to what the user sends.
 	// Claiming it stops the stanza.
 	EventOnBehalf
+	// EventMessageHeld sees a message queued to a session that is
+	// detached, awaiting XEP-0198 resumption (push notifications). It is
+	// fired by the session layer through Router.MessageHeld; the message
+	// is already queued, so claiming it changes nothing.
+	EventMessageHeld
 	numEvents
 )
 
 var eventNames = [numEvents]string{"pre-route", "message/host", "message/bare", "message/full", "message/offline",
-	"presence/host", "presence/bare", "presence/full", "presence/broadcast", "iq/host", "iq/bare", "iq/full", "on-behalf"}
+	"presence/host", "presence/bare", "presence/full", "presence/broadcast", "iq/host", "iq/bare", "iq/full", "on-behalf",
+	"message/held"}
 
 func (e Event) String() string {
 	if e >= 0 && e < numEvents {
