@@ -1,14 +1,18 @@
 package parley_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // the coturn REST scheme is HMAC-SHA1
 	"encoding/base64"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"parley.im/parley/config"
 	"parley.im/parley/internal/xmpptest"
+	"parley.im/parley/router"
+	"parley.im/parley/xmppcore"
 )
 
 // The rows of docs/xeps.md for what phones need besides stream management
@@ -18,6 +22,8 @@ import (
 func init() {
 	discoFeatures["urn:xmpp:extdisco:2"] = "XEP-0215"
 	specChecks["XEP-0215"] = checkExtDisco
+	discoFeatures["urn:xmpp:push:0"] = "XEP-0357"
+	specChecks["XEP-0357"] = checkPush
 }
 
 const nsExtDisco = "urn:xmpp:extdisco:2"
@@ -57,5 +63,70 @@ func checkExtDisco(t *testing.T, p *probe) {
 	}
 	if r := request(t, c, "get", "localhost", `<credentials xmlns='`+nsExtDisco+`'><service type='turn' host='other.example.org'/></credentials>`); condition(r) != "item-not-found" {
 		t.Errorf("credentials for an unknown service: %s, want item-not-found", r)
+	}
+}
+
+// appServer is a push service as a component of the probe's router: it
+// answers every publish with the result or error answer gives, and hands
+// the publishes to the check.
+type appServer struct {
+	r    *router.Router
+	got  chan *xmppcore.Element
+	fail atomic.Bool // answer item-not-found
+}
+
+func (a *appServer) Deliver(ctx context.Context, st *router.Stanza) {
+	reply := xmppcore.New("", xmppcore.IQ, "type", "result", "id", st.El.Attr("id"))
+	if a.fail.Load() {
+		reply = xmppcore.ErrorReply(st.El, xmppcore.NewError("item-not-found", ""))
+	}
+	reply.SetAttr("from", st.To.String())
+	reply.SetAttr("to", st.From.String())
+	a.r.Route(ctx, &router.Stanza{El: reply, From: st.To, To: st.From})
+	a.got <- st.El
+}
+
+// checkPush enables push for a user with publish options, sends the user
+// a message while they are offline, and checks the publish the app server
+// gets; an item-not-found answer then disables the registration.
+func checkPush(t *testing.T, p *probe) {
+	requireAdvertised(t, p, "XEP-0357")
+	const svc = "push.x0357.example"
+	app := &appServer{r: p.srv.Router(), got: make(chan *xmppcore.Element, 4)}
+	p.srv.Router().SetComponent(svc, app)
+	t.Cleanup(func() { p.srv.Router().SetComponent(svc, nil) })
+
+	phone := p.newUser(t, "x0357", false)
+	if r := request(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' node='n1'/>`); condition(r) != "bad-request" {
+		t.Errorf("enable without jid: %s, want bad-request", r)
+	}
+	if r := request(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n1'/>`); condition(r) != "jid-malformed" {
+		t.Errorf("enable with a bogus jid: %s, want jid-malformed", r)
+	}
+	mustResult(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' jid='`+svc+`' node='n1'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>`+
+		`<field var='secret'><value>s3cr3t</value></field></x></enable>`)
+	// The phone sent no presence: the message goes to offline storage,
+	// as for a phone that is gone.
+	sender := p.newUser(t, "x0357s", true)
+	sender.Send(`<message type='chat' to='x0357@localhost'><body>do not leak me</body></message>`)
+	var iq *xmppcore.Element
+	select {
+	case iq = <-app.got:
+	case <-t.Context().Done():
+		t.Fatal("no notification")
+	}
+	s := iq.String()
+	if iq.Attr("from") != "x0357@localhost" || !strings.Contains(s, "urn:xmpp:push:summary") ||
+		!strings.Contains(s, "<publish node=\"n1\">") || !strings.Contains(s, "s3cr3t") ||
+		!strings.Contains(s, "x0357s@localhost") || strings.Contains(s, "leak") {
+		t.Errorf("notification: %s", s)
+	}
+	// The app server no longer knows the node: the registration goes.
+	app.fail.Store(true)
+	sender.Send(`<message type='chat' to='x0357@localhost'><body>again</body></message>`)
+	<-app.got
+	if regs, err := p.srv.Store().PushRegistrations(t.Context(), "localhost", "x0357"); err != nil || len(regs) != 0 {
+		t.Errorf("registrations after item-not-found: %v, %v", regs, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"parley.im/parley/config"
 	"parley.im/parley/extdisco"
 	"parley.im/parley/module"
+	"parley.im/parley/push"
 	"parley.im/parley/storage"
 )
 
@@ -21,6 +22,9 @@ func mobileModules(cfg *config.Config, st storage.Store) []module.Module {
 		svcs = append(svcs, svc)
 	}
 	list = append(list, extdisco.New(extdisco.Options{Services: svcs, TTL: cfg.ExtDisco.CredentialTTL}))
-	_ = st
+	if p := cfg.Push; p.Enabled {
+		list = append(list, push.New(st, push.Options{IncludeBody: p.IncludeBody, IncludeSender: p.IncludeSender,
+			Services: p.Services, MaxPerAccount: p.MaxPerAccount}))
+	}
 	return list
 }
