@@ -154,6 +154,7 @@ type wsConn struct {
 	lastReads uint64        // keepalive's view of reads; only the timer touches it
 	timer     *time.Timer
 	closeOnce sync.Once
+	closeCode atomic.Int32 // the WebSocket close status Close sends; 0 = normal
 }
 
 var _ c2s.FramedConn = (*wsConn)(nil) // interface guard
@@ -219,9 +220,8 @@ func (c *wsConn) ReadFrame() ([]byte, error) {
 	}
 	c.reads.Add(1)
 	if typ != websocket.MessageText {
-		go func() {
-			_ = c.ws.Close(websocket.StatusUnsupportedData, "XMPP over WebSocket uses text messages (RFC 7395)")
-		}()
+		// c2s closes the transport on this error; the close frame says why.
+		c.closeCode.Store(int32(websocket.StatusUnsupportedData))
 		return nil, errBinaryFrame
 	}
 	b, err := io.ReadAll(io.LimitReader(r, int64(c.maxFrame)+1))
@@ -251,8 +251,12 @@ func (c *wsConn) Close() error {
 		if c.timer != nil {
 			c.timer.Stop()
 		}
+		code, reason := websocket.StatusNormalClosure, ""
+		if cc := websocket.StatusCode(c.closeCode.Load()); cc != 0 {
+			code, reason = cc, "XMPP over WebSocket uses text messages (RFC 7395)"
+		}
 		go func() {
-			_ = c.ws.Close(websocket.StatusNormalClosure, "")
+			_ = c.ws.Close(code, reason)
 			c.cancel()
 		}()
 	})

@@ -1,0 +1,80 @@
+//go:build unix
+
+package interop_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mellium.im/sasl"
+
+	"parley.im/parley/web"
+)
+
+// nodeModules is where scripts/deps.sh (npm ci in web/chat) installs the
+// pinned node packages: @xmpp/client, playwright-core, Converse.js.
+func nodeModules(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "web", "chat", "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// requireNode checks for node and the npm package pkg under web/chat and
+// returns node's flags: Node 20 has WebSocket only behind
+// --experimental-websocket.
+func requireNode(t *testing.T, pkg string) []string {
+	t.Helper()
+	var flags []string
+	requireClient(t, "node with "+pkg+" (npm ci in web/chat)", func() error {
+		if _, err := exec.LookPath("node"); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(nodeModules(t), pkg, "package.json")); err != nil {
+			return err
+		}
+		probe := func(flags ...string) error {
+			return exec.Command("node", append(flags, "-e", "process.exit(typeof WebSocket === 'undefined' ? 1 : 0)")...).Run()
+		}
+		if probe() == nil {
+			return nil
+		}
+		flags = []string{"--experimental-websocket"}
+		if err := probe(flags...); err != nil {
+			return fmt.Errorf("node has no WebSocket, even with --experimental-websocket: %w", err)
+		}
+		return nil
+	})
+	return flags
+}
+
+// TestXmppJSWebSocket: @xmpp/client logs in over WebSocket and exchanges a
+// message with a user logged in over TCP.
+func TestXmppJSWebSocket(t *testing.T) {
+	flags := requireNode(t, "@xmpp/client")
+	ctx := testContext(t)
+	srv, _ := startServer(t)
+	srv.AddUser(t, "alice", "alice-secret")
+	srv.AddUser(t, "bob", "bob-secret")
+	bob, _ := rawLogin(t, srv, false, sasl.ScramSha256, "bob", "bob-secret", "tcp")
+
+	plain, _ := srv.WebAddrs()
+	service := "ws://" + plain[0].String() + web.WebSocketPath
+	p := startProcess(t, ctx, "xmpp.js", nil, []string{
+		"NODE_MODULES=" + nodeModules(t), "XMPP_SERVICE=" + service, "XMPP_USER=alice",
+		"XMPP_PASSWORD=alice-secret", "XMPP_PEER=bob@localhost", "CLIENT_TIMEOUT=" + clientTimeout,
+	}, append(append([]string{"node"}, flags...), script(t, "xmppjs_ws.mjs"))...)
+
+	from := expectChat(t, bob, "alice@localhost", "alice@localhost/xmppjs", "ping from xmpp.js")
+	bob.Send(`<message to='` + from + `' type='chat'><body>pong from tcp</body></message>`)
+	p.mustSucceed(t, ctx)
+	if !strings.Contains(p.stdout.String(), "ok") {
+		t.Fatalf("xmpp.js did not finish: %s", p.stdout)
+	}
+}
