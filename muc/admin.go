@@ -75,8 +75,13 @@ func (r *room) adminGet(st *router.Stanza, q *xmppcore.Element) {
 	case affOutcast:
 		ok = actorAff >= affAdmin
 	case affMember:
-		// §9.5: in non-anonymous rooms, members may see the member list.
+		// §9.5: in non-anonymous rooms, members may see the member list;
+		// so may occupants of the roles muc#roomconfig_getmemberlist
+		// names (§7.11).
 		ok = actorAff >= affAdmin || (r.cfg.WhoisAnyone && actorAff >= affMember)
+		if a := r.actorOf(st.From); !ok && a != nil {
+			ok = slices.Contains(r.memberListRoles(), a.role.String())
+		}
 	default:
 		// §10.5, §10.8: owners; admins too in non-anonymous rooms.
 		ok = actorAff == affOwner || (r.cfg.WhoisAnyone && actorAff >= affAdmin)

@@ -14,11 +14,15 @@
 //     maxchars/maxstanzas/seconds/since, the subject, groupchat and
 //     private messages, nickname and availability changes, mediated
 //     invitations and declines, registration (jabber:iq:register, which
-//     makes a user a member at once), voice requests, leaving.
+//     makes a user a member at once in a room anyone may enter, and in a
+//     members-only room sends the owners and admins the approval form of
+//     §9.9: register.go), voice requests, leaving.
 //   - §8-§10: kick, voice, ban, membership, moderator, admin and owner
 //     changes with the rules of §5 on who may change whom, their lists
 //     (get and set, all items or none), instant and reserved rooms,
-//     configuration (muc#roomconfig), destruction with an alternate venue.
+//     configuration (muc#roomconfig, with the full lists of admins and
+//     owners, roomadmins and roomowners, and the roles that may retrieve
+//     the member list, getmemberlist), destruction with an alternate venue.
 //   - §18.1.3 ghosts: a delivery error from an occupant's real JID removes
 //     that session with status 333. A local session leaves its rooms when
 //     it ends (router.OnSessionEnded) or broadcasts unavailable presence
@@ -32,10 +36,18 @@
 //     groupchat messages; XEP-0249 direct invitations are between clients
 //     and pass through private messages untouched.
 //   - XEP-0313 on the room's JID (archive.go) for rooms with archiving on:
-//     groupchat messages with a body, by the room's stanza-id, queued on
-//     the message path and written by one goroutine at a time; queries
-//     (occupants; else members; else anyone in a public, open room without
-//     a password) wait for the queue. XEP-0425 moderation (moderate.go):
+//     groupchat messages with a body (the client's own muc#user <x/>
+//     stripped), by the room's stanza-id, queued on the message path and
+//     written by one goroutine at a time; queries (occupants; else
+//     members; else anyone in a public, open room without a password)
+//     wait for the queue and are read by module/mamquery, the parser the
+//     user archive uses too. 'with' an occupant JID selects a nickname,
+//     the room's JID everything, another JID a sender's real JID, which
+//     only those who may see real JIDs may use (forbidden otherwise);
+//     results carry the real JID to them. The archive of a room goes with
+//     the room: deleted through the same queue when a temporary room ends
+//     or an owner destroys a room; Options.ArchiveRetention purges old
+//     entries. XEP-0425 moderation (moderate.go):
 //     a moderator retracts a message by stanza-id, the room broadcasts the
 //     retraction, drops it from the history and keeps a tombstone in the
 //     archive.

@@ -1,7 +1,10 @@
 package muc
 
 import (
+	"strings"
 	"testing"
+
+	"parley.im/parley/internal/routertest"
 )
 
 // TestMediatedInvitation is §7.8.2: the room sends the invitation from
@@ -180,13 +183,17 @@ func TestRegistration(t *testing.T) {
 		t.Errorf("removing twice: %s", got)
 	}
 	e.drain()
-	// Members-only rooms take no registrations; banned users neither.
-	e.configure(alice, coven, "", fMembersOnly, "1")
+	// Banned users may not register.
+	e.admin(alice, "ban", `<item affiliation='outcast' jid='frank@example.org'/>`)
 	e.drain()
-	dave := e.bind("dave@example.org/x")
-	if got := e.iq(dave, coven, "get", `<query xmlns='jabber:iq:register'/>`); got.Child("", "error").FirstChild().Local != "not-allowed" {
-		t.Errorf("members-only: %s", got)
+	frank := e.bind("frank@example.org/x")
+	if got := e.iq(frank, coven, "get", `<query xmlns='jabber:iq:register'/>`); got.Child("", "error").FirstChild().Local != "not-allowed" {
+		t.Errorf("banned, form: %s", got)
 	}
+	if got := e.iq(frank, coven, "set", submit("frank")); got.Child("", "error").FirstChild().Local != "not-allowed" {
+		t.Errorf("banned, submit: %s", got)
+	}
+	testRegistrationApproval(t, e, alice, submit)
 	// Registration off: service-unavailable (§7.10).
 	e2 := newEnv(t, Options{NoRegistration: true})
 	e2.coven()
@@ -261,4 +268,68 @@ func TestDeclineToOccupant(t *testing.T) {
 	e.send(carol, `<message to='coven@conference.example.org'><x xmlns='http://jabber.org/protocol/muc#user'>
 		<decline to='coven@conference.example.org/nobody'/></x></message>`)
 	expectNothing(t, alice, carol)
+}
+
+// testRegistrationApproval is §7.10 with §9.9 in a members-only room: a
+// registration is a request that the owners and admins get as a form;
+// the answer of one of them (others are forbidden) makes the user a
+// member, who is invited, or declines it, and the user is told.
+func testRegistrationApproval(t *testing.T, e *env, alice *routertest.Session, submit func(string) string) {
+	t.Helper()
+	e.configure(alice, coven, "", fMembersOnly, "1")
+	e.drain()
+	dave := e.bind("dave@example.org/x")
+	got := e.iq(dave, coven, "get", `<query xmlns='jabber:iq:register'/>`)
+	if got.Attr("type") != "result" || !strings.Contains(got.String(), "An admin of the room must approve the request.") {
+		t.Errorf("members-only, form: %s", got)
+	}
+	if got := e.iq(dave, coven, "set", submit("dave")); got.Attr("type") != "result" {
+		t.Fatalf("members-only, request: %s", got)
+	}
+	if a := e.room("coven").affs["dave@example.org"].aff; a != affOutcast && a >= affMember {
+		t.Errorf("member before approval: %v", a)
+	}
+	asked := alice.Take()
+	if len(asked) != 1 || asked[0].Attr("from") != coven || asked[0].Local != "message" {
+		t.Fatalf("alice's approval request: %s", list(asked))
+	}
+	fields := formValues(findForm(asked[0], NSRegister))
+	if first(fields["muc#jid"]) != "dave@example.org" || first(fields["muc#register_roomnick"]) != "dave" ||
+		first(fields["muc#register_allow"]) != "0" {
+		t.Errorf("approval form: %s", asked[0])
+	}
+	answer := func(s *routertest.Session, user, allow string) {
+		e.send(s, `<message to='%s' id='ans'><x xmlns='jabber:x:data' type='submit'>`+
+			`<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field>`+
+			`<field var='muc#jid'><value>%s</value></field><field var='muc#register_allow'><value>%s</value></field></x></message>`,
+			coven, user, allow)
+	}
+	// Only owners and admins answer.
+	bob := e.all[1]
+	answer(bob, "dave@example.org", "1")
+	expect(t, bob, errStanza("message", coven, bobPC, "ans", "auth", "forbidden"))
+	answer(alice, "dave@example.org", "1")
+	if a := e.room("coven").affs["dave@example.org"]; a.aff != affMember || a.nick != "dave" {
+		t.Errorf("after approval: %+v", a)
+	}
+	if got := dave.Take(); len(got) != 1 || got[0].Child(NSUser, "x") == nil || got[0].Child(NSUser, "x").Child(NSUser, "invite") == nil {
+		t.Errorf("dave after approval: %s, want an invitation", list(got))
+	}
+	answer(alice, "dave@example.org", "1")
+	expect(t, alice, errStanza("message", coven, alicePhone, "ans", "cancel", "item-not-found"))
+
+	// Declined: the user is told and is no member.
+	eve := e.bind("eve@example.org/x")
+	if got := e.iq(eve, coven, "set", submit("eve")); got.Attr("type") != "result" {
+		t.Fatalf("eve's request: %s", got)
+	}
+	alice.Take()
+	answer(alice, "eve@example.org", "0")
+	if got := eve.Take(); len(got) != 1 || !strings.Contains(got[0].ChildText("", "body"), "declined") {
+		t.Errorf("eve after the refusal: %s", list(got))
+	}
+	if _, ok := e.room("coven").affs["eve@example.org"]; ok {
+		t.Errorf("eve has an affiliation after the refusal")
+	}
+	expectNothing(t, alice)
 }

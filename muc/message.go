@@ -42,6 +42,10 @@ func (r *room) messageToRoom(ctx context.Context, st *router.Stanza) {
 		r.voiceForm(st, s, form)
 		return
 	}
+	if form := findForm(st.El, NSRegister); form != nil {
+		r.registrationAnswer(ctx, st, form)
+		return
+	}
 	// §17.1 rule 1: a message to all must be of type groupchat.
 	r.errorTo(st, errBadRequest)
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 
+	"mellium.im/xmpp/jid"
+
 	"parley.im/parley/router"
 	"parley.im/parley/xmppcore"
 )
@@ -32,7 +34,35 @@ const (
 	fArchive       = "muc#roomconfig_enablearchiving"
 	fLogging       = "muc#roomconfig_enablelogging"
 	fVoiceRequests = "muc#roomconfig_allowvoicerequests"
+	fRoomAdmins    = "muc#roomconfig_roomadmins"
+	fRoomOwners    = "muc#roomconfig_roomowners"
+	fGetMemberList = "muc#roomconfig_getmemberlist"
 )
+
+// defaultMemberListRoles are the roles that may retrieve the member list
+// when the owner never chose (MUCConfig.MemberListRoles nil).
+var defaultMemberListRoles = []string{"moderator"}
+
+// memberListRoles are the roles whose occupants may retrieve the member
+// list.
+func (r *room) memberListRoles() []string {
+	if r.cfg.MemberListRoles == nil {
+		return defaultMemberListRoles
+	}
+	return r.cfg.MemberListRoles
+}
+
+// withAffiliation returns the bare JIDs (and domains) with the
+// affiliation a, sorted.
+func (r *room) withAffiliation(a affiliation) []string {
+	var out []string
+	for _, j := range sortedKeys(r.affs) {
+		if r.affs[j].aff == a {
+			out = append(out, j)
+		}
+	}
+	return out
+}
 
 // configForm is the room's configuration form, with the current values.
 func (r *room) configForm() *xmppcore.Element {
@@ -79,6 +109,9 @@ func (r *room) configForm() *xmppcore.Element {
 			[2]string{pmModerators, "Moderators Only"}, [2]string{pmNone, "Nobody"}),
 		field(fArchive, "boolean", "Archive the Room's Messages?", boolValue(c.Archive)),
 		field(fVoiceRequests, "boolean", "Allow Visitors to Request Voice?", boolValue(!c.NoVoiceRequests)),
+		withOptions(field(fGetMemberList, "list-multi", "Roles that May Retrieve Member List", r.memberListRoles()...), roles...),
+		field(fRoomAdmins, "jid-multi", "Full List of Room Admins", r.withAffiliation(affAdmin)...),
+		field(fRoomOwners, "jid-multi", "Full List of Room Owners", r.withAffiliation(affOwner)...),
 	)
 }
 
@@ -178,6 +211,23 @@ func (r *room) applyForm(vals map[string][]string) (RoomConfig, error) {
 		}
 		c.PresenceBroadcast = list
 	}
+	if vs, ok := vals[fGetMemberList]; ok {
+		list := []string{}
+		for _, v := range vs {
+			if v == "" {
+				continue // an empty value: nothing selected
+			}
+			if rl, valid := parseRole(v); !valid || rl == roleNone {
+				return c, errNotAcceptable
+			}
+			if !slices.Contains(list, v) {
+				list = append(list, v)
+			}
+		}
+		c.MemberListRoles = list
+	} else {
+		c.MemberListRoles = slices.Clone(c.MemberListRoles)
+	}
 	if vs, ok := vals[fAllowPM]; ok {
 		switch v := first(vs); v {
 		case pmAnyone, pmParticipants, pmModerators, pmNone:
@@ -236,6 +286,10 @@ func (r *room) ownerSet(ctx context.Context, st *router.Stanza, q *xmppcore.Elem
 // room, then what the change means for the occupants (§10.2).
 func (r *room) configure(ctx context.Context, st *router.Stanza, vals map[string][]string) {
 	next, err := r.applyForm(vals)
+	var affs []affChange
+	if err == nil {
+		affs, err = r.formAffiliations(vals)
+	}
 	if err != nil {
 		r.errorTo(st, asStanzaError(r.svc.m, err))
 		return
@@ -255,10 +309,18 @@ func (r *room) configure(ctx context.Context, st *router.Stanza, vals map[string
 		r.errorTo(st, asStanzaError(r.svc.m, err))
 		return
 	}
+	// The affiliations after the configuration, so that a room made
+	// persistent by this form is stored first. Should storage then refuse
+	// them, the configuration stays applied and the owner is told.
+	if err := r.persistAffiliations(ctx, affs); err != nil {
+		r.errorTo(st, asStanzaError(r.svc.m, err))
+		return
+	}
 	wasLocked := r.locked
 	r.locked = false
 	r.history.resize(next.HistoryLength)
 	r.resultTo(st, nil)
+	r.affiliationsChanged(ctx, affs, r.actorOf(st.From), st.From.Bare())
 
 	if next.MembersOnly && !prev.MembersOnly {
 		// §10.2: non-members leave, with 322.
@@ -281,6 +343,84 @@ func (r *room) configure(ctx context.Context, st *router.Stanza, vals map[string
 	if len(r.occupants) == 0 && !next.Persistent {
 		r.destroyed()
 	}
+}
+
+// formAffiliations returns the affiliation changes that the submitted
+// lists of admins and owners (muc#roomconfig_roomadmins, _roomowners,
+// each the full list) make: those listed get the affiliation, those no
+// longer listed lose it (to none, or to admin when only dropped from the
+// owners and listed as admins). A JID that does not parse, or a domain,
+// is not-acceptable; a list that leaves the room without an owner is a
+// conflict, as in §10.7.
+func (r *room) formAffiliations(vals map[string][]string) ([]affChange, error) {
+	admins, hasAdmins := vals[fRoomAdmins]
+	owners, hasOwners := vals[fRoomOwners]
+	if !hasAdmins && !hasOwners {
+		return nil, nil
+	}
+	parse := func(list []string) (map[string]jid.JID, error) {
+		out := make(map[string]jid.JID, len(list))
+		for _, v := range list {
+			if v == "" {
+				continue
+			}
+			j, err := jid.Parse(v)
+			if err != nil || j.Localpart() == "" {
+				return nil, errNotAcceptable
+			}
+			out[j.Bare().String()] = j.Bare()
+		}
+		return out, nil
+	}
+	wantAdmins, err := parse(admins)
+	if err != nil {
+		return nil, err
+	}
+	wantOwners, err := parse(owners)
+	if err != nil {
+		return nil, err
+	}
+	target := make(map[string]affiliation) // JIDs whose affiliation the lists decide
+	jids := make(map[string]jid.JID)
+	if hasOwners {
+		for _, k := range r.withAffiliation(affOwner) {
+			target[k], jids[k] = affNone, jid.MustParse(k)
+		}
+		for k, j := range wantOwners {
+			target[k], jids[k] = affOwner, j
+		}
+	}
+	if hasAdmins {
+		for _, k := range r.withAffiliation(affAdmin) {
+			if _, owner := wantOwners[k]; !owner {
+				target[k], jids[k] = affNone, jid.MustParse(k)
+			}
+		}
+		for k, j := range wantAdmins {
+			if _, owner := wantOwners[k]; owner {
+				continue // listed as both: owner
+			}
+			if t, decided := target[k]; !decided || t == affNone {
+				target[k], jids[k] = affAdmin, j
+			}
+		}
+	}
+	var changes []affChange
+	for _, k := range sortedKeys(target) {
+		a := target[k]
+		cur := affNone
+		if e, ok := r.affs[k]; ok {
+			cur = e.aff
+		}
+		if a == cur || (a == affNone && cur < affAdmin) {
+			continue
+		}
+		changes = append(changes, affChange{key: k, j: jids[k], aff: a, reason: r.affs[k].reason})
+	}
+	if err := r.checkOwnersLeft(changes); err != nil {
+		return nil, err
+	}
+	return changes, nil
 }
 
 // notifyConfig tells the occupants the configuration changed (§10.2.1):

@@ -2,8 +2,14 @@ package muc
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"parley.im/parley/internal/routertest"
+	"parley.im/parley/xmppcore"
 )
 
 // TestConfigForm is §10.2: only owners get or submit the form; values the
@@ -274,4 +280,127 @@ func TestPersistentByDefault(t *testing.T) {
 	if stored, _ := e.store.MUCRoom(t.Context(), svcJID, "coven"); len(stored.Affiliations) != 2 {
 		t.Errorf("affiliations stored: %+v", stored.Affiliations)
 	}
+}
+
+// configForm gets the configuration form as field values by var.
+func (e *env) configValues(s *routertest.Session) map[string][]string {
+	e.t.Helper()
+	res := e.iq(s, coven, "get", `<query xmlns='http://jabber.org/protocol/muc#owner'/>`)
+	q := res.Child(NSOwner, "query")
+	if q == nil || q.Child(NSData, "x") == nil {
+		e.t.Fatalf("config form: %s", res)
+	}
+	return formValues(q.Child(NSData, "x"))
+}
+
+// TestConfigAffiliationLists is muc#roomconfig_roomadmins and
+// _roomowners (§15.5.3): the form shows the lists; a submitted list is
+// the full list, so those added gain the affiliation and those left out
+// lose it, with the occupants told (and kept in storage); a JID that does
+// not parse is not-acceptable, a list without owners a conflict, and
+// neither changes anything.
+func TestConfigAffiliationLists(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven(fPersistent, "1")
+	bob := e.bind(bobPC)
+	e.enter(bob, "bob")
+	if v := e.configValues(alice); strings.Join(v[fRoomOwners], " ") != "alice@example.org" || len(v[fRoomAdmins]) != 0 ||
+		strings.Join(v[fGetMemberList], " ") != "moderator" {
+		t.Errorf("initial lists: owners %q admins %q getmemberlist %q", v[fRoomOwners], v[fRoomAdmins], v[fGetMemberList])
+	}
+
+	got := e.configure(alice, coven, "", fRoomAdmins, "bob@example.org/pc|carol@example.org", fRoomOwners, "alice@example.org|dave@example.org")
+	if p := find(got, func(el *xmppcore.Element) bool { return el.Local == "presence" && el.Attr("from") == coven+"/bob" }); p == nil ||
+		p.Child(NSUser, "x").Child(NSUser, "item").Attr("affiliation") != "admin" || p.Child(NSUser, "x").Child(NSUser, "item").Attr("role") != "moderator" {
+		t.Errorf("alice on bob becoming admin: %s", list(got))
+	}
+	if got := bob.Take(); len(got) == 0 || !hasStatus(got[0], 110) {
+		t.Errorf("bob on becoming admin: %s", list(got))
+	}
+	e.drain()
+	v := e.configValues(alice)
+	if strings.Join(v[fRoomAdmins], " ") != "bob@example.org carol@example.org" ||
+		strings.Join(v[fRoomOwners], " ") != "alice@example.org dave@example.org" {
+		t.Errorf("after setting: owners %q admins %q", v[fRoomOwners], v[fRoomAdmins])
+	}
+
+	// Dropped from the owners but listed as admin: admin. Dropped from
+	// the admins: none.
+	e.configure(alice, coven, "", fRoomAdmins, "dave@example.org", fRoomOwners, "alice@example.org")
+	e.drain()
+	r := e.room("coven")
+	for j, want := range map[string]affiliation{"dave@example.org": affAdmin, "bob@example.org": affNone,
+		"carol@example.org": affNone, "alice@example.org": affOwner} {
+		if got := r.affOf(jid.MustParse(j)); got != want {
+			t.Errorf("%s: %s, want %s", j, got, want)
+		}
+	}
+
+	// Errors change nothing.
+	for i, tc := range []struct {
+		kv        []string
+		cond, typ string
+	}{
+		{[]string{fRoomOwners, ""}, "conflict", "cancel"},
+		{[]string{fRoomAdmins, "carol@example.org", fRoomOwners, "bob@example.org|@bad"}, "not-acceptable", "modify"},
+		{[]string{fRoomOwners, "example.org"}, "not-acceptable", "modify"},
+	} {
+		e.send(alice, `<iq type='set' id='bad%d' to='coven@conference.example.org'><query xmlns='http://jabber.org/protocol/muc#owner'>%s</query></iq>`, i, form("", tc.kv...))
+		expect(t, alice, errStanza("iq", coven, alicePhone, fmt.Sprint("bad", i), tc.typ, tc.cond))
+	}
+	// What was set survives a restart.
+	e.restart()
+	alice = e.bind(alicePhone)
+	e.join(alice, coven+"/owner", "")
+	if v := e.configValues(alice); strings.Join(v[fRoomAdmins], " ") != "dave@example.org" || strings.Join(v[fRoomOwners], " ") != "alice@example.org" {
+		t.Errorf("after a restart: owners %q admins %q", v[fRoomOwners], v[fRoomAdmins])
+	}
+}
+
+// TestGetMemberList is muc#roomconfig_getmemberlist: by default only
+// moderators (and admins and owners, always) retrieve the member list;
+// the roles the owner lists may; an empty list leaves admins and owners
+// alone; a role that does not exist is not-acceptable.
+func TestGetMemberList(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven(fModerated, "1", fPersistent, "1")
+	bob := e.bind(bobPC)
+	carol := e.bind(carolPC)
+	e.enter(bob, "bob")
+	e.enter(carol, "carol") // a visitor: the room is moderated
+	e.admin(alice, "m", `<item affiliation='member' jid='dave@example.org'/><item nick='bob' role='moderator'/>`)
+	e.drain()
+	const want = `<iq from="coven@conference.example.org" id="list" to="%s" type="result"><query xmlns="http://jabber.org/protocol/muc#admin"><item affiliation="member" jid="dave@example.org"/></query></iq>`
+	allowed := func(s *routertest.Session) bool {
+		t.Helper()
+		got := e.adminList(s, `affiliation='member'`)
+		if strings.Contains(got, "forbidden") {
+			return false
+		}
+		if got != fmt.Sprintf(want, s.JID()) {
+			t.Errorf("member list: %s", got)
+		}
+		return true
+	}
+	if !allowed(alice) || !allowed(bob) || allowed(carol) {
+		t.Errorf("default: owner, moderator may; visitor may not")
+	}
+	e.configure(alice, coven, "", fGetMemberList, "visitor")
+	e.drain()
+	if !allowed(alice) || allowed(bob) || !allowed(carol) {
+		t.Errorf("visitors only: owner and visitor may; moderator may not")
+	}
+	e.configure(alice, coven, "", fGetMemberList, "")
+	e.drain()
+	if !allowed(alice) || allowed(bob) || allowed(carol) {
+		t.Errorf("nobody else: only the owner may")
+	}
+	e.restart()
+	alice = e.bind(alicePhone)
+	e.join(alice, coven+"/owner", "")
+	if v := e.configValues(alice); len(v[fGetMemberList]) != 0 {
+		t.Errorf("after a restart, getmemberlist %q, want none", v[fGetMemberList])
+	}
+	e.send(alice, `<iq type='set' id='bad' to='coven@conference.example.org'><query xmlns='http://jabber.org/protocol/muc#owner'>%s</query></iq>`, form("", fGetMemberList, "none"))
+	expect(t, alice, errStanza("iq", coven, alicePhone, "bad", "modify", "not-acceptable"))
 }

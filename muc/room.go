@@ -120,7 +120,8 @@ type room struct {
 	history   history
 	idleSince time.Time
 
-	pending pendingIQs // IQs relayed between occupants
+	pending pendingIQs  // IQs relayed between occupants
+	regs    regRequests // registrations awaiting approval (register.go)
 	avatar  avatarCache
 
 	outq     []delivery

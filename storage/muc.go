@@ -79,6 +79,11 @@ type MUCConfig struct {
 	Archive bool `json:"archive,omitempty"`
 	// NoVoiceRequests turns off XEP-0045 §7.13 voice requests.
 	NoVoiceRequests bool `json:"no_voice_requests,omitempty"`
+	// MemberListRoles lists the roles whose occupants may retrieve the
+	// member list (muc#roomconfig_getmemberlist), besides admins and
+	// owners. Nil means the default (moderators); an empty list, nobody
+	// else: it is kept as [] rather than left out, so that the two differ.
+	MemberListRoles []string `json:"member_list_roles"`
 	// VCard is the room's vcard-temp (XEP-0054) as its owners set it,
 	// serialized in the client namespace; its photos are the room's
 	// avatar (XEP-0486). Nil when none.

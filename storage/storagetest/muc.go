@@ -20,6 +20,7 @@ func RunMUC(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CreateConflict", testMUCCreateConflict},
 		{"Missing", testMUCMissing},
 		{"Update", testMUCUpdate},
+		{"EmptyListKept", testMUCEmptyListKept},
 		{"List", testMUCList},
 		{"DeleteCascades", testMUCDelete},
 		{"Affiliations", testMUCAffiliations},
@@ -50,6 +51,7 @@ func fullConfig(tag string) storage.MUCConfig {
 		MaxUsers: 42, WhoisAnyone: true, AllowInvites: true, ChangeSubject: true,
 		HistoryLength: 17, PresenceBroadcast: []string{"moderator", "participant"},
 		AllowPM: "moderators", Archive: true, NoVoiceRequests: true,
+		MemberListRoles: []string{"moderator", "visitor"},
 	}
 }
 
@@ -501,5 +503,23 @@ func testMUCConcurrentCreate(t *testing.T, s storage.Store) {
 	want := []storage.MUCAffiliation{aff(fmt.Sprintf("u%d@x", winner), storage.AffOwner, "", "")}
 	if r.Config.Name != fmt.Sprint(winner) || !reflect.DeepEqual(r.Affiliations, want) {
 		t.Errorf("the room is %+v, want the one of creator %d", r, winner)
+	}
+}
+
+// testMUCEmptyListKept: a configuration list set empty reads back empty,
+// not nil (nil means the service's default).
+func testMUCEmptyListKept(t *testing.T, s storage.Store) {
+	r := storage.MUCRoom{Service: mucService, Name: "coven", Created: mucTime(0),
+		Config: storage.MUCConfig{Name: "Empty", MemberListRoles: []string{}}}
+	mustCreateRoom(t, s, r)
+	if got := mustRoom(t, s, mucService, "coven").Config.MemberListRoles; got == nil || len(got) != 0 {
+		t.Errorf("MemberListRoles set empty reads back %#v", got)
+	}
+	r.Config.MemberListRoles = nil
+	if err := s.UpdateMUCRoom(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRoom(t, s, mucService, "coven").Config.MemberListRoles; got != nil {
+		t.Errorf("MemberListRoles nil reads back %#v", got)
 	}
 }
