@@ -10,6 +10,9 @@ command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need_apt+=(python3-slixmpp)
 /usr/bin/python3 -c 'import nbxmpp' >/dev/null 2>&1 || need_apt+=(python3-nbxmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || need_apt+=(go-sendxmpp)
+# Federation interop (interop/s2s_prosody_test.go) runs its own Prosody as
+# an unprivileged-port process on loopback; the package's service is unused.
+command -v prosody >/dev/null 2>&1 || need_apt+=(prosody)
 # The web chat and its tests: npm (Converse.js, @xmpp/client,
 # playwright-core) and Debian's Chromium, which playwright-core drives (it
 # never downloads a browser).

@@ -1,0 +1,151 @@
+//go:build unix
+
+package interop_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mellium.im/sasl"
+)
+
+// TestS2SProsody: Parley (a.localhost) federates with Prosody from Debian
+// (b.localhost), both on loopback ports mapped statically (Prosody through
+// the test module testdata/s2s-prosody/mod_s2s_static_hosts.lua). Both use
+// self-signed certificates, so each authenticates the other by dialback.
+// Users on each side subscribe to each other and chat, the Prosody user
+// joins a room on Parley, and the Parley user joins a room on Prosody.
+func TestS2SProsody(t *testing.T) {
+	requireClient(t, "prosody (Debian package prosody)", func() error {
+		_, err := exec.LookPath("prosody")
+		return err
+	})
+	dir := t.TempDir()
+	data := filepath.Join(dir, "p")
+	for _, d := range []string{"certs", "data/b%2elocalhost/accounts"} {
+		if err := os.MkdirAll(filepath.Join(data, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSelfSigned(t, filepath.Join(data, "certs", "b.localhost"), "b.localhost")
+	if err := os.WriteFile(filepath.Join(data, "data/b%2elocalhost/accounts/bob.dat"),
+		[]byte(`return { ["password"] = "bob-secret"; };`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plugins, err := filepath.Abs("testdata/s2s-prosody")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	addrA, c2sB, s2sB := freeAddr(t), freeAddr(t), freeAddr(t)
+	port := func(a string) string { _, p, _ := net.SplitHostPort(a); return p }
+	logA := newLogBuffer()
+	a := startFederated(t, logA, "a.localhost", addrA, "b.localhost="+s2sB, "conference.b.localhost="+s2sB)
+	a.AddUser(t, "alice", "alice-secret")
+
+	out := newLogBuffer()
+	cmd := exec.Command("prosody", "-F", "--config", filepath.Join(plugins, "prosody.cfg.lua"))
+	cmd.Env = append(os.Environ(), "S2S_DATA="+data, "S2S_C2S="+port(c2sB), "S2S_S2S="+port(s2sB),
+		"S2S_DOMAIN=b.localhost", "S2S_PEER=a.localhost", "S2S_PEER_PORT="+port(addrA), "S2S_PLUGINS="+plugins)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	defer func() {
+		if t.Failed() {
+			plog, _ := os.ReadFile(filepath.Join(data, "prosody.log"))
+			t.Logf("prosody output:\n%s\nprosody log:\n%s\nparley log:\n%s", out.String(), plog, logA.String())
+		}
+	}()
+	waitListening(t, c2sB, exited)
+	waitListening(t, s2sB, exited)
+
+	alice := s2sLogin(t, a.StartTLSAddr, "a.localhost", "alice", "alice-secret", sasl.ScramSha256)
+	bob := s2sLogin(t, c2sB, "b.localhost", "bob", "bob-secret", sasl.ScramSha1)
+	federate(t, alice, bob, "alice@a.localhost", "bob@b.localhost", "tea@conference.b.localhost")
+	for _, want := range []string{"outbound stream authenticated", "inbound domain authenticated by dialback", "answered a dialback verification"} {
+		if !strings.Contains(logA.String(), want) {
+			t.Errorf("no %q in Parley's log", want)
+		}
+	}
+}
+
+// waitListening polls until addr accepts connections (Prosody starting).
+func waitListening(t *testing.T, addr string, exited <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("prosody exited before listening on %s", addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeSelfSigned writes base.crt and base.key: an ECDSA certificate for
+// host and *.host.
+func writeSelfSigned(t *testing.T, base, host string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: host},
+		DNSNames:     []string{host, "*." + host},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
