@@ -29,7 +29,9 @@ func FuzzInbound(f *testing.F) {
 	r := router.New(router.Config{Hosts: []string{"a.example"}, AccountExists: routertest.Accounts("alice@a.example")})
 	svc := New(Config{Enabled: true, NegotiationTimeout: 2 * time.Second, QueueSize: 16, Secret: []byte("fuzz")},
 		Deps{Router: r, Certs: cm, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no network in fuzzing") }})
+			Dial: func(context.Context, string, string) (net.Conn, error) {
+				return nil, errors.New("no network in fuzzing")
+			}})
 	r.SetRemote(svc)
 	for _, s := range []string{
 		`<db:result from='b.example' to='a.example'>abc</db:result>`,
