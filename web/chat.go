@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,11 +23,17 @@ const ChatAssetsPath = "/chat/dist/"
 // from elsewhere. 'wasm-unsafe-eval' is for Converse.js's OMEMO library
 // (WebAssembly); inline styles for the style attributes its templates set.
 // connect-src adds the WebSocket URLs of the page's own host explicitly,
-// since browsers differ on whether 'self' covers ws: and wss:.
-func chatCSP(host string) string {
+// since browsers differ on whether 'self' covers ws: and wss:. With
+// web.public_url set, its origin is this server too (uploads name it).
+func (s *Server) chatCSP(host string) string {
+	self, ws := "'self'", "ws://"+host+" wss://"+host
+	if u, err := url.Parse(s.cfg.Web.PublicURL); err == nil && u.Host != "" {
+		self += " " + u.Scheme + "://" + u.Host
+		ws += " ws://" + u.Host + " wss://" + u.Host
+	}
 	return "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
-		"img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; " +
-		"connect-src 'self' ws://" + host + " wss://" + host + "; worker-src 'self' blob:; " +
+		"img-src " + self + " data: blob:; media-src " + self + " blob:; font-src 'self' data:; " +
+		"connect-src " + self + " " + ws + "; worker-src 'self' blob:; " +
 		"object-src 'none'; frame-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 }
 
@@ -38,8 +45,8 @@ var chatPage = template.Must(template.New("chat").Parse(`<!DOCTYPE html>
 <title>{{.Title}}</title>
 {{if .Installed}}<link rel="stylesheet" href="{{.Assets}}converse.min.css">
 <script id="parley-config" type="application/json">{{.Config}}</script>
-<script src="{{.Assets}}converse.min.js"></script>
-<script src="/chat/parley-chat.js" defer></script>
+<script type="module" src="{{.Assets}}converse.min.js"></script>
+<script type="module" src="/chat/parley-chat.js"></script>
 {{else}}<style>body{font-family:sans-serif;max-width:42em;margin:3em auto;line-height:1.5;padding:0 1em}code,pre{background:#eee;padding:.1em .3em}</style>{{end}}
 </head>
 <body class="converse-fullscreen">
@@ -71,7 +78,7 @@ func (s *Server) mountChat() {
 	})
 	files := http.StripPrefix(ChatAssetsPath, http.FileServer(noDirFS{http.Dir(dir)}))
 	s.mux.Handle("GET "+ChatAssetsPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", chatCSP(r.Host))
+		w.Header().Set("Content-Security-Policy", s.chatCSP(r.Host))
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
@@ -110,7 +117,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", chatCSP(r.Host))
+	h.Set("Content-Security-Policy", s.chatCSP(r.Host))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-cache")

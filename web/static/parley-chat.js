@@ -1,4 +1,5 @@
-// Starts Converse.js for Parley's built-in web chat. The server puts its
+// Starts Converse.js for Parley's built-in web chat. Both are ES modules:
+// converse.min.js, loaded first, sets window.converse. The server puts its
 // settings in the JSON block #parley-config (no inline script: the page's
 // Content-Security-Policy forbids them). Every default of Converse.js that
 // would fetch something from another site is switched off here.
@@ -28,6 +29,7 @@
     muc_domain: cfg.muc_domain || undefined,
     locked_muc_domain: false,
     auto_register_muc_nickname: true,
+    muc_nickname_from_jid: true,
     // Provider lists and their links come from xmpp.net.
     providers_link: "",
     xmpp_providers_url: "",
