@@ -1040,6 +1040,8 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		}
 	},
 	"XEP-0059": checkRSM,
+	"XEP-0220": checkDialback,
+	"XEP-0288": checkBidi,
 	"XEP-0060": checkPubSub,
 	"XEP-0115": checkCaps,
 	"XEP-0163": checkPEP,
