@@ -92,6 +92,10 @@ type Auth struct {
 	AccountFailures int           `toml:"account_failures"` // 0 = no per-account limit
 	IPFailures      int           `toml:"ip_failures"`      // 0 = no per-IP limit
 	FailureWindow   time.Duration `toml:"failure_window"`
+	// SASL2 offers XEP-0388 SASL2 with XEP-0386 Bind2 beside classic SASL.
+	SASL2 bool `toml:"sasl2"`
+	// FastTokenLifetime is how long a XEP-0484 FAST token lasts; 0 = no FAST.
+	FastTokenLifetime time.Duration `toml:"fast_token_lifetime"`
 }
 
 // Limits bounds what one peer may make the server hold.
@@ -275,12 +279,14 @@ func Default() *Config {
 			QueueSize:             4096,
 		},
 		Auth: Auth{
-			ScramIterations: 10000,
-			AllowPlain:      true,
-			MaxAttempts:     3,
-			AccountFailures: 5,
-			IPFailures:      20,
-			FailureWindow:   5 * time.Minute,
+			ScramIterations:   10000,
+			AllowPlain:        true,
+			MaxAttempts:       3,
+			AccountFailures:   5,
+			IPFailures:        20,
+			FailureWindow:     5 * time.Minute,
+			SASL2:             true,
+			FastTokenLifetime: 14 * 24 * time.Hour,
 		},
 		Limits: Limits{
 			MaxStanzaSize:   262144,

@@ -93,6 +93,9 @@ func (c *Config) validate() errorList {
 	intRange("auth.account_failures", c.Auth.AccountFailures, 0, 1000000)
 	intRange("auth.ip_failures", c.Auth.IPFailures, 0, 1000000)
 	durRange("auth.failure_window", c.Auth.FailureWindow, time.Second, 24*time.Hour)
+	if c.Auth.FastTokenLifetime != 0 {
+		durRange("auth.fast_token_lifetime", c.Auth.FastTokenLifetime, time.Minute, 365*24*time.Hour)
+	}
 
 	intRange("limits.max_stanza_size", c.Limits.MaxStanzaSize, 1024, 16777216)
 	intRange("limits.max_depth", c.Limits.MaxDepth, 4, 256)

@@ -113,6 +113,11 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		MaxAuthAttempts: cfg.Auth.MaxAttempts,
 		ScramIterations: cfg.Auth.ScramIterations,
 		FakeSaltKey:     secret,
+		SASL2: c2s.SASL2Config{
+			Enabled:           cfg.Auth.SASL2,
+			FastTokenLifetime: cfg.Auth.FastTokenLifetime,
+			Carbons:           true, // modules.go always runs carbons
+		},
 	}, c2s.Deps{
 		Router:  s.router,
 		Store:   s.store,

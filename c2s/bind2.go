@@ -1,0 +1,151 @@
+package c2s
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+
+	"parley.im/parley/auth"
+	"parley.im/parley/router"
+	"parley.im/parley/xmppcore"
+)
+
+// bind2InlineFeatures lists what Bind2 can enable inline, sorted.
+func (c *conn) bind2InlineFeatures() []string {
+	var vars []string
+	if c.srv.cfg.SASL2.Carbons {
+		vars = append(vars, nsCarbons)
+	}
+	return vars
+}
+
+// processResourceKey keys stable resources when no FakeSaltKey is
+// configured: stable within the process only.
+var processResourceKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}()
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// bind2Resource makes the resource XEP-0386 §Resource identifier
+// generation describes: "tag/id". id is stable for one account, user-agent
+// id and tag (an HMAC under the server's secret, so the user-agent id
+// cannot be read back from it), random without a user-agent id. A tag that
+// is too long or not a valid resourcepart is left out.
+func (c *conn) bind2Resource(agentID, tag string) string {
+	var id string
+	if agentID == "" {
+		var b [10]byte
+		_, _ = rand.Read(b[:])
+		id = lowerBase32.EncodeToString(b[:])
+	} else {
+		key := c.srv.cfg.FakeSaltKey
+		if len(key) == 0 {
+			key = processResourceKey
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte("parley bind2 resource\x00" + c.host + "\x00" + c.user + "\x00" + agentID + "\x00" + tag))
+		id = lowerBase32.EncodeToString(m.Sum(nil)[:10])
+	}
+	tag = strings.TrimSpace(tag)
+	if tag == "" || len(tag) > maxBindTag {
+		return id
+	}
+	if _, err := jid.New(c.user, c.host, tag+"/"+id); err != nil {
+		return id
+	}
+	return tag + "/" + id
+}
+
+// bind2 binds the resource, enables the inline features and returns
+// <bound/>. A failure to bind (too many sessions) fails the whole
+// authentication: the client then knows nothing was set up.
+func (c *conn) bind2(ctx context.Context, log interface{ Info(string, ...any) }, req *sasl2Request) (*xmppcore.Element, *auth.Failure) {
+	var tag string
+	for ch := range req.bind.Children() {
+		if ch.Is(nsBind2, "tag") {
+			tag = ch.Text()
+		}
+	}
+	full, err := jid.New(c.user, c.host, c.bind2Resource(req.agentID, tag))
+	if err != nil {
+		return nil, &auth.Failure{Condition: auth.ConditionTemporaryAuthFailure, Text: "cannot bind a resource", Err: err}
+	}
+	c.jid = full
+	carbons := c.srv.cfg.SASL2.Carbons && req.bind.Child(nsCarbons, "enable") != nil
+	if carbons {
+		c.inlineCarbons(ctx, log, "enable")
+	}
+	c.out = newOutQueue(c.srv.cfg.QueueSize)
+	replaced, err := c.srv.deps.Router.Bind(c)
+	if errors.Is(err, router.ErrConflict) && req.agentID != "" {
+		// The resource is derived from the client's user-agent id: the
+		// session holding it is an earlier one of the same client, which
+		// XEP-0386 says to end.
+		if old, ok := c.srv.deps.Router.Session(full); ok {
+			c.srv.deps.Router.SessionEnded(ctx, old)
+			old.Close(stream.Conflict, "replaced by a new session of the same client")
+		}
+		replaced, err = c.srv.deps.Router.Bind(c)
+	}
+	if err != nil {
+		if carbons {
+			c.inlineCarbons(ctx, log, "disable")
+		}
+		c.jid, c.out = jid.JID{}, nil
+		if errors.Is(err, router.ErrTooManySessions) {
+			return nil, &auth.Failure{Condition: auth.ConditionTemporaryAuthFailure, Text: "too many sessions for this account", Err: err}
+		}
+		return nil, &auth.Failure{Condition: auth.ConditionTemporaryAuthFailure, Text: "cannot bind a resource", Err: err}
+	}
+	if replaced != nil {
+		replaced.Close(stream.Conflict, "replaced by a new session with the same resource")
+	}
+	bound := xmppcore.New(nsBind2, "bound")
+	c.bind2Enable(ctx, req.bind, bound)
+	return bound, nil
+}
+
+// inlineCarbons turns carbons on (or back off) for this session by routing
+// the XEP-0280 IQ the client would have sent, from its full JID with the
+// session as origin, so the carbons module (which c2s may not import)
+// handles it exactly as if the client had sent it. It runs before the
+// session is bound, so nothing else can be queued for it meanwhile: the
+// module's answer is taken off the queue and not written, since XEP-0386
+// defines no answer.
+func (c *conn) inlineCarbons(ctx context.Context, log interface{ Info(string, ...any) }, op string) {
+	c.out = newOutQueue(4)
+	iq := xmppcore.New("", xmppcore.IQ, "type", "set", "id", "bind2-carbons-"+randomID(),
+		"from", c.jid.String(), "to", c.host).Append(xmppcore.New(nsCarbons, op))
+	c.srv.deps.Router.Route(ctx, &router.Stanza{El: iq, From: c.jid, To: c.jid.Domain(), Origin: c})
+	reply := c.out.pop()
+	if reply == nil || reply.Attr("type") != "result" {
+		log.Info("inline carbons failed", "op", op)
+	}
+	c.out = nil
+}
+
+// bind2Enable enables what the <bind/> request asks for, after the bind,
+// and adds the answers that have one to <bound/>.
+func (c *conn) bind2Enable(_ context.Context, req, bound *xmppcore.Element) {
+	_ = req
+	_ = bound
+}
+
+// sasl2Resume handles an inline XEP-0198 <resume/>: the element for
+// <success/> and whether the session was resumed.
+func (c *conn) sasl2Resume(_ context.Context, resume *xmppcore.Element) (*xmppcore.Element, bool) {
+	_ = resume
+	// Not offered (no <sm/> in the SASL2 inline features): the XEP-0198
+	// failure, after which Bind2 proceeds with a new session.
+	return xmppcore.New(nsSM, "failed").Append(xmppcore.New(xmppcore.NSStanzas, "feature-not-implemented")), false
+}
