@@ -55,7 +55,11 @@ direct_tls = ["%s"]
 
 [auth]
 scram_iterations = 4096
-`, starttls, direct))
+
+[web]
+http = ["%s"]
+https = ["%s"]
+`, starttls, direct, freePort(t), freePort(t)))
 
 	// parley run from the temporary directory, where the relative data_dir
 	// lives, as a user would run it from theirs.

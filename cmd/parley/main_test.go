@@ -38,7 +38,10 @@ scram_iterations = 4096
 [c2s]
 starttls = [%q]
 direct_tls = [%q]
-`, filepath.Join(dir, "data"), freePort(t), freePort(t))
+[web]
+http = [%q]
+https = [%q]
+`, filepath.Join(dir, "data"), freePort(t), freePort(t), freePort(t), freePort(t))
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
