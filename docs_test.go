@@ -221,6 +221,7 @@ var streamFeatures = map[string]string{
 	nsRegisterFeature:    "XEP-0077",
 	nsRosterVer:          "XEP-0237",
 	"urn:xmpp:sasl-cb:0": "XEP-0440",
+	"urn:xmpp:sasl:2":    "XEP-0388",
 }
 
 // Namespaces the checks below use.
@@ -1040,6 +1041,10 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		}
 	},
 	"XEP-0059": checkRSM,
+	"XEP-0386": checkBind2,
+	"XEP-0388": checkSASL2,
+	"XEP-0474": checkSSDP,
+	"XEP-0484": checkFAST,
 	"XEP-0220": checkDialback,
 	"XEP-0288": checkBidi,
 	"XEP-0060": checkPubSub,
