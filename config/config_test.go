@@ -135,6 +135,11 @@ func TestValidationRules(t *testing.T) {
 		{"header high", "[limits]\nmax_stream_header = 65537", `config.toml:2: limits.max_stream_header: must be between 256 and 65536`},
 		{"conns per ip", "[limits]\nmax_connections_per_ip = -1", `config.toml:2: limits.max_connections_per_ip: must be between 0 and 1000000, got -1`},
 
+		{"web public_url", "[web]\npublic_url = \"ftp://x\"", `config.toml:2: web.public_url: must be an http or https URL without query, such as "https://chat.example.org", got "ftp://x"`},
+		{"web trusted proxy", "[web]\ntrusted_proxies = [\"10.0.0.0/33\"]", `config.toml:2: web.trusted_proxies[0]: "10.0.0.0/33" is neither an IP address nor a CIDR prefix such as "10.0.0.0/8"`},
+		{"web origin with path", "[web.websocket]\nallowed_origins = [\"https://a.example/chat\"]", `config.toml:2: web.websocket.allowed_origins[0]: "https://a.example/chat" is not an origin: expected scheme://host[:port] such as "https://chat.example.org", or "*"`},
+		{"web port clash", "[web]\nhttp = [\":5222\"]", `config.toml:2: web.http[0]: listen address ":5222" conflicts with c2s.starttls[0] ":5222": both would bind port 5222`},
+		{"web header size", "[web]\nmax_header_bytes = 10", `config.toml:2: web.max_header_bytes: must be between 1024 and 1048576, got 10`},
 		{"s2s no listener", "[s2s]\nenabled = true\nlisten = []", `config.toml:3: s2s.listen: federation is on but no s2s listener`},
 		{"s2s auth", "[s2s]\nauth = \"none\"", `config.toml:2: s2s.auth: must be one of certificate, dialback, got "none"`},
 		{"s2s allow bad", "[s2s]\nallow = [\"not a domain\"]", `config.toml:2: s2s.allow[0]: "not a domain" is not a valid XMPP domain`},
