@@ -3,13 +3,18 @@
 package interop_test
 
 import (
+	"crypto/sha1" //nolint:gosec // XEP-0115 verification strings are SHA-1
+	"encoding/base64"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/sasl"
 
 	"parley.im/parley/config"
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/xmpptest"
 	"parley.im/parley/xmppcore"
 )
@@ -199,6 +204,58 @@ func TestS2SParleyToParley(t *testing.T) {
 	federate(t, alice, bob, "alice@a.localhost", "bob@b.localhost", broom)
 	bob.expect("alice in his room", presenceFrom(broom+"/alice", ""))
 
+	// PEP across: bob's client shows caps asking for nick notifications;
+	// a.localhost verifies them with a disco#info query over s2s, and
+	// alice's nick reaches bob.
+	const nsNick = "http://jabber.org/protocol/nick"
+	features := []string{"http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info", nsNick + "+notify"}
+	sum := sha1.Sum([]byte("client/pc//fed<" + strings.Join(features, "<") + "<"))
+	ver := base64.StdEncoding.EncodeToString(sum[:])
+	bob.Send(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://parley.test' ver='` + ver + `'/></presence>`)
+	var fx strings.Builder
+	for _, f := range features {
+		fx.WriteString(`<feature var='` + f + `'/>`)
+	}
+	// Both servers ask (b.localhost for its own user, a.localhost for
+	// alice): answer each until a.localhost's query has been answered.
+	for {
+		q := bob.expect("a caps query", func(el *xmppcore.Element) bool {
+			return el.Local == xmppcore.IQ && el.Attr("type") == "get" && el.Child("http://jabber.org/protocol/disco#info", "query") != nil
+		})
+		bob.Send(`<iq type='result' id='` + xmppcore.EscapeAttr(q.Attr("id")) + `' to='` + xmppcore.EscapeAttr(q.Attr("from")) + `'><query xmlns='http://jabber.org/protocol/disco#info' node='` +
+			xmppcore.EscapeAttr(q.Child("http://jabber.org/protocol/disco#info", "query").Attr("node")) + `'><identity category='client' type='pc' name='fed'/>` + fx.String() + `</query></iq>`)
+		if q.Attr("from") == "alice@a.localhost" {
+			break
+		}
+	}
+	// The answer is handled asynchronously on a.localhost: publish until
+	// bob gets the event (each publish replaces the single item).
+	got := false
+	for i := 0; i < 50 && !got; i++ {
+		id := "pub" + strconv.Itoa(i)
+		alice.Send(`<iq type='set' id='` + id + `'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='` + nsNick + `'><item id='current'><nick xmlns='` + nsNick + `'>Alice</nick></item></publish></pubsub></iq>`)
+		alice.expect("the publish result", func(el *xmppcore.Element) bool { return el.Attr("id") == id })
+		bob.Send(`<iq type='get' id='sync` + id + `' to='b.localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+		for {
+			el := bob.expect("an event or the ping answer", func(el *xmppcore.Element) bool {
+				return el.Attr("id") == "sync"+id || el.Local == xmppcore.Message && el.Attr("from") == "alice@a.localhost"
+			})
+			if el.Local == xmppcore.Message {
+				if ev := el.Child("http://jabber.org/protocol/pubsub#event", "event"); ev != nil {
+					got = true
+				}
+				continue
+			}
+			break
+		}
+		if !got {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !got {
+		t.Fatal("bob never got alice's PEP nick over s2s")
+	}
+
 	for _, want := range []string{"outbound stream authenticated", "inbound domain authenticated by dialback", "answered a dialback verification"} {
 		if !strings.Contains(logA.String()+logB.String(), want) {
 			t.Errorf("no %q in the logs", want)
@@ -227,12 +284,16 @@ func TestS2SDisabledNoConnection(t *testing.T) {
 	a := xmpptest.StartWithLog(t, logA, func(c *config.Config) {
 		c.Hosts = []config.Host{{Name: "a.localhost"}}
 		c.S2S.Enabled = false
-		c.S2S.Allow = []string{"push.localhost"}
+		c.S2S.Allow = []string{"push.localhost", "appserver.push.localhost"}
 		c.S2S.Listen = []string{addrA}
-		c.S2S.StaticHosts = []string{"push.localhost=" + addrP, "b.localhost=" + denied.Addr().String()}
+		c.S2S.StaticHosts = []string{"push.localhost=" + addrP, "appserver.push.localhost=" + addrP, "b.localhost=" + denied.Addr().String()}
 	})
 	p := startFederated(t, logP, "push.localhost", addrP, "a.localhost="+addrA)
+	// The XEP-0357 app server: a component of the remote server.
+	appServer := &routertest.Component{}
+	p.Router().SetComponent("appserver.push.localhost", appServer)
 	a.AddUser(t, "alice", "alice-secret")
+	a.AddUser(t, "carol", "carol-secret")
 	p.AddUser(t, "app", "app-secret")
 	alice := s2sLogin(t, a.StartTLSAddr, "a.localhost", "alice", "alice-secret", sasl.ScramSha256)
 	app := s2sLogin(t, p.StartTLSAddr, "push.localhost", "app", "app-secret", sasl.ScramSha256)
@@ -253,5 +314,36 @@ func TestS2SDisabledNoConnection(t *testing.T) {
 	}
 	if strings.Contains(logA.String(), "b.localhost") && !strings.Contains(logA.String(), "stanza to a domain federation does not reach") {
 		t.Errorf("unexpected log about b.localhost:\n%s", logA.String())
+	}
+
+	// Push notifications reach the allow-listed app server: alice enables
+	// push, goes unavailable, and carol's message for her is notified.
+	alice.Send(`<iq type='set' id='push1'><enable xmlns='urn:xmpp:push:0' jid='appserver.push.localhost' node='dev1'/></iq>`)
+	if el := alice.expect("push enabled", func(el *xmppcore.Element) bool { return el.Attr("id") == "push1" }); el.Attr("type") != "result" {
+		t.Fatalf("enable push: %s", el)
+	}
+	alice.Send(`<presence type='unavailable'/><iq type='get' id='sync1' to='a.localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	alice.expect("the ping answer", func(el *xmppcore.Element) bool { return el.Attr("id") == "sync1" })
+	carol := s2sLogin(t, a.StartTLSAddr, "a.localhost", "carol", "carol-secret", sasl.ScramSha256)
+	carol.Send(`<message type='chat' id='w1' to='alice@a.localhost'><body>wake up</body></message>`)
+	deadline := time.Now().Add(xmpptest.Timeout)
+	for {
+		var got *xmppcore.Element
+		for _, st := range appServer.Got() {
+			if st.El.Local == xmppcore.IQ && st.From.String() == "alice@a.localhost" {
+				got = st.El
+			}
+		}
+		if got != nil {
+			pub := got.Child("http://jabber.org/protocol/pubsub", "pubsub")
+			if pub == nil || pub.Child("http://jabber.org/protocol/pubsub", "publish").Attr("node") != "dev1" {
+				t.Fatalf("the app server got %s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no push notification reached the app server; a.localhost log:\n%s", logA.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
