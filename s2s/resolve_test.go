@@ -23,7 +23,7 @@ func (f fakeResolver) LookupSRV(_ context.Context, service, proto, name string) 
 func TestResolve(t *testing.T) {
 	s := New(Config{StaticHosts: map[string]Target{"static.example": {Addr: "10.0.0.1:5999", DirectTLS: true}}},
 		Deps{Resolver: fakeResolver{
-			"_xmpp-server._tcp.srv.example": {{Target: "xmpp2.srv.example.", Port: 5269, Priority: 20}, {Target: "xmpp1.srv.example.", Port: 5270, Priority: 10}},
+			"_xmpp-server._tcp.srv.example":  {{Target: "xmpp2.srv.example.", Port: 5269, Priority: 20}, {Target: "xmpp1.srv.example.", Port: 5270, Priority: 10}},
 			"_xmpps-server._tcp.srv.example": {{Target: "tls.srv.example.", Port: 5271, Priority: 10}},
 			"_xmpp-server._tcp.none.example": {{Target: ".", Port: 0}},
 		}})
