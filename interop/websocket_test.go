@@ -71,7 +71,12 @@ func TestXmppJSWebSocket(t *testing.T) {
 		"XMPP_PASSWORD=alice-secret", "XMPP_PEER=bob@localhost", "CLIENT_TIMEOUT=" + clientTimeout,
 	}, append(append([]string{"node"}, flags...), script(t, "xmppjs_ws.mjs"))...)
 
-	from := expectChat(t, bob, "alice@localhost", "alice@localhost/xmppjs", "ping from xmpp.js")
+	// Over a secure WebSocket xmpp.js logs in with SASL2 and Bind2: the
+	// resource is its tag "xmppjs" and the server's id (XEP-0386).
+	from := expectChat(t, bob, "alice@localhost", "", "ping from xmpp.js")
+	if !strings.HasPrefix(from, "alice@localhost/xmppjs/") {
+		t.Errorf("message from %q, want the Bind2 resource alice@localhost/xmppjs/<id>", from)
+	}
 	bob.Send(`<message to='` + from + `' type='chat'><body>pong from tcp</body></message>`)
 	p.mustSucceed(t, ctx)
 	if !strings.Contains(p.stdout.String(), "ok") {
