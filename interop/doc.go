@@ -7,6 +7,11 @@
 //   - nbxmpp (python3-nbxmpp, Gajim's library) over XEP-0368 direct TLS;
 //   - go-sendxmpp, sending over STARTTLS and direct TLS, and listening.
 //
+// Federation (s2s_*.go) runs two Parley servers with different domains,
+// and Parley with Debian's Prosody (its own data directory, config and
+// loopback ports, testdata/s2s-prosody), the domains mapped statically to
+// 127.0.0.1 ports on both sides.
+//
 // The Python scripts are in testdata/ and run with /usr/bin/python3 (the
 // Debian packages' interpreter). A missing client skips its test, except
 // with CI=true in the environment, where it fails: CI installs them
