@@ -24,6 +24,12 @@ func init() {
 	specChecks["XEP-0215"] = checkExtDisco
 	discoFeatures["urn:xmpp:push:0"] = "XEP-0357"
 	specChecks["XEP-0357"] = checkPush
+	discoFeatures["http://jabber.org/protocol/commands"] = "XEP-0050"
+	streamFeatures["urn:xmpp:ibr-token:0"] = "XEP-0445"
+	specChecks["XEP-0050"] = checkAdHoc
+	specChecks["XEP-0401"] = checkInviteCommands
+	specChecks["XEP-0445"] = checkPreAuthRegistration
+	specChecks["XEP-0379"] = checkInviteSubscription
 }
 
 const nsExtDisco = "urn:xmpp:extdisco:2"
@@ -129,4 +135,131 @@ func checkPush(t *testing.T, p *probe) {
 	if regs, err := p.srv.Store().PushRegistrations(t.Context(), "localhost", "x0357"); err != nil || len(regs) != 0 {
 		t.Errorf("registrations after item-not-found: %v, %v", regs, err)
 	}
+}
+
+const (
+	nsCommands = "http://jabber.org/protocol/commands"
+	nsItems    = "http://jabber.org/protocol/disco#items"
+)
+
+// inviteServer runs a server whose admin is admin@localhost, logged in.
+func inviteServer(t *testing.T) (*xmpptest.Server, *xmpptest.Client) {
+	t.Helper()
+	srv := xmpptest.Start(t, func(c *config.Config) { c.Hosts[0].Admins = []string{"admin@localhost"} })
+	srv.AddUser(t, "admin", testPassword)
+	admin, _ := xmpptest.Login(t, srv, "admin", testPassword, "r")
+	return srv, admin
+}
+
+// runInvite runs the invite command and returns the link's token.
+func runInvite(t *testing.T, c *xmpptest.Client) (uri, token string) {
+	t.Helper()
+	res := mustResult(t, c, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#invite' action='execute'/>`)
+	cmd := res.Child(nsCommands, "command")
+	if cmd == nil || cmd.Attr("status") != "completed" {
+		t.Fatalf("invite command: %s", res)
+	}
+	for f := range cmd.Child("jabber:x:data", "x").Children() {
+		if f.Attr("var") == "uri" {
+			uri = f.ChildText("jabber:x:data", "value")
+		}
+	}
+	_, token, _ = strings.Cut(uri, "preauth=")
+	token, _, _ = strings.Cut(token, ";")
+	return uri, token
+}
+
+// registerWith presents token and registers user over a new connection.
+func registerWith(t *testing.T, srv *xmpptest.Server, token, user string) (features, pre, reg *xmppcore.Element) {
+	t.Helper()
+	c := xmpptest.Dial(t, srv.StartTLSAddr)
+	c.OpenStream("localhost")
+	c.StartTLS("localhost")
+	pre = request(t, c, "set", "localhost", `<preauth xmlns='urn:xmpp:pars:0' token='`+token+`'/>`)
+	reg = request(t, c, "set", "", `<query xmlns='`+nsRegister+`'><username>`+user+`</username><password>`+testPassword+`</password></query>`)
+	return c.Features, pre, reg
+}
+
+func checkAdHoc(t *testing.T, p *probe) {
+	requireAdvertised(t, p, "XEP-0050")
+	// A user who is not an admin sees no command and may run none.
+	res := mustResult(t, p.alice, "get", "localhost", `<query xmlns='`+nsItems+`' node='`+nsCommands+`'/>`)
+	if q := res.Child(nsItems, "query"); q == nil || q.ChildCount() != 0 {
+		t.Errorf("commands of a user: %s", res)
+	}
+	if r := request(t, p.alice, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#invite' action='execute'/>`); condition(r) != "forbidden" {
+		t.Errorf("a user runs an admin command: %s", r)
+	}
+	_, admin := inviteServer(t)
+	res = mustResult(t, admin, "get", "localhost", `<query xmlns='`+nsItems+`' node='`+nsCommands+`'/>`)
+	if q := res.Child(nsItems, "query"); q == nil || q.ChildCount() != 2 {
+		t.Errorf("commands of an admin: %s", res)
+	}
+	// Two stages with a session, then the session is gone.
+	res = mustResult(t, admin, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#create-account' action='execute'/>`)
+	cmd := res.Child(nsCommands, "command")
+	if cmd.Attr("status") != "executing" || cmd.Attr("sessionid") == "" {
+		t.Fatalf("first stage: %s", res)
+	}
+	cancel := `<command xmlns='` + nsCommands + `' node='urn:xmpp:invite#create-account' sessionid='` + cmd.Attr("sessionid") + `' action='cancel'/>`
+	if r := mustResult(t, admin, "set", "localhost", cancel); r.Child(nsCommands, "command").Attr("status") != "canceled" {
+		t.Errorf("cancel: %s", r)
+	}
+	if r := request(t, admin, "set", "localhost", cancel); condition(r) != "not-allowed" {
+		t.Errorf("a canceled session again: %s, want not-allowed (session-expired)", r)
+	}
+}
+
+func checkInviteCommands(t *testing.T, p *probe) {
+	srv, admin := inviteServer(t)
+	uri, token := runInvite(t, admin)
+	if uri != "xmpp:admin@localhost?roster;preauth="+token+";ibr=y" || len(token) != 32 {
+		t.Errorf("invitation URI %q", uri)
+	}
+	res := mustResult(t, admin, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#create-account' action='execute'/>`)
+	sid := res.Child(nsCommands, "command").Attr("sessionid")
+	res = mustResult(t, admin, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#create-account' sessionid='`+sid+`' action='complete'>`+
+		`<x xmlns='jabber:x:data' type='submit'><field var='username'><value>newbie</value></field></x></command>`)
+	if !strings.Contains(res.String(), "xmpp:newbie@localhost?register;preauth=") {
+		t.Errorf("account invitation: %s", res)
+	}
+	_ = srv
+}
+
+func checkPreAuthRegistration(t *testing.T, p *probe) {
+	srv, admin := inviteServer(t)
+	_, token := runInvite(t, admin)
+	features, pre, reg := registerWith(t, srv, token, "x0445")
+	if features.Child("urn:xmpp:ibr-token:0", "register") == nil || features.Child(nsRegisterFeature, "register") != nil {
+		t.Errorf("features with registration off and invitations on: %s", features)
+	}
+	if pre.Attr("type") != "result" || reg.Attr("type") != "result" {
+		t.Fatalf("registration with a token: %s then %s", pre, reg)
+	}
+	if ok, err := srv.Store().AccountExists(t.Context(), "localhost", "x0445"); !ok || err != nil {
+		t.Errorf("the invited account: %v, %v", ok, err)
+	}
+	// Single use.
+	if _, pre, _ := registerWith(t, srv, token, "x0445b"); condition(pre) != "item-not-found" {
+		t.Errorf("the token again: %s, want item-not-found", pre)
+	}
+}
+
+func checkInviteSubscription(t *testing.T, p *probe) {
+	srv, admin := inviteServer(t)
+	_, token := runInvite(t, admin)
+	if _, _, reg := registerWith(t, srv, token, "x0379"); reg.Attr("type") != "result" {
+		t.Fatalf("registration: %s", reg)
+	}
+	for _, pair := range [][2]string{{"admin", "x0379@localhost"}, {"x0379", "admin@localhost"}} {
+		it, err := srv.Store().RosterItem(t.Context(), "localhost", pair[0], pair[1])
+		if err != nil || it.Subscription != "both" {
+			t.Errorf("%s's roster item for %s: %+v, %v; want subscription both", pair[0], pair[1], it, err)
+		}
+	}
+	// The new user sees the inviter online at login.
+	c, _ := xmpptest.Login(t, srv, "x0379", testPassword, "r")
+	admin.Send(`<presence/>`)
+	c.Send(`<presence/>`)
+	c.Expect(isPresence("admin@localhost/r", ""))
 }

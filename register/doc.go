@@ -37,5 +37,25 @@
 //     reach the store count, conflicts included, so the limit also slows
 //     down username probing.
 //
+// Invitations (XEP-0445, with Options.Invites): the stream feature
+// <register xmlns='urn:xmpp:ibr-token:0'/> is offered before
+// authentication, and an IQ set <preauth xmlns='urn:xmpp:pars:0'
+// token='…'/> checks the token against storage.Invites: a result for an
+// invitation of the host that allows registering and has not expired,
+// item-not-found otherwise. The token is not used yet (§4): it lets the
+// following registrations from the same address on the same host, during
+// PreAuthWindow, create an account even with Enabled false, the expiry
+// having been checked at the preauth. The session layer gives the module
+// no handle on the connection, hence the address; a stranger on the same
+// address within the window could use the invitee's token, never a token
+// of their own making. The account creation takes the invitation first
+// (single use, whatever the concurrency), puts it back when the account
+// cannot be created (a taken name), refuses another username than the
+// one the invitation reserves (not-acceptable), and then makes the new
+// account and the inviter mutual contacts (XEP-0379 done by the server:
+// both items subscription both; Options.RosterPush tells the inviter's
+// clients). Registration without a token refuses a username an unexpired
+// invitation reserves (conflict). Tokens are never logged.
+//
 // Data forms (XEP-0004) and CAPTCHAs (XEP-0158) are not offered.
 package register

@@ -21,11 +21,19 @@ import (
 	"parley.im/parley/xmppcore"
 )
 
-// Namespaces of XEP-0077.
+// Namespaces of XEP-0077, and of the pre-authenticated registration of
+// XEP-0445 (its stream feature and the <preauth/> IQ of XEP-0379).
 const (
-	NS        = "jabber:iq:register"
-	NSFeature = "http://jabber.org/features/iq-register"
+	NS             = "jabber:iq:register"
+	NSFeature      = "http://jabber.org/features/iq-register"
+	NSTokenFeature = "urn:xmpp:ibr-token:0"
+	NSPreAuth      = "urn:xmpp:pars:0"
 )
+
+// PreAuthWindow is how long a token accepted by the <preauth/> IQ lets
+// registrations from the same address and host proceed (the session layer
+// gives the module no handle on the connection itself).
+const PreAuthWindow = 10 * time.Minute
 
 // Defaults for the zero values of Options.
 const (
@@ -42,6 +50,13 @@ type Store interface {
 	SetCredentials(ctx context.Context, host, username string, creds []storage.Credential) error
 	DeleteAccount(ctx context.Context, host, username string) error
 	RosterItems(ctx context.Context, host, username string) (items []storage.RosterItem, version int64, err error)
+	UpdateRosterItem(ctx context.Context, host, username, contact string,
+		f func(cur *storage.RosterItem) (*storage.RosterItem, error)) (*storage.RosterItem, int64, error)
+	AccountExists(ctx context.Context, host, username string) (bool, error)
+	Invite(ctx context.Context, host, tokenHash string, now time.Time) (storage.Invite, error)
+	TakeInvite(ctx context.Context, host, tokenHash string, now time.Time) (storage.Invite, error)
+	CreateInvite(ctx context.Context, inv storage.Invite) error
+	InviteReserves(ctx context.Context, host, username string, now time.Time) (bool, error)
 }
 
 // Options configure the module.
@@ -64,8 +79,15 @@ type Options struct {
 	Iterations int
 	// Instructions are shown to a client asking how to register.
 	Instructions string
-	// Now is the clock of the rate limit (time.Now when nil).
+	// Now is the clock of the rate limit and of invitations (time.Now
+	// when nil).
 	Now func() time.Time
+	// Invites accepts invitation tokens (XEP-0445): after a valid
+	// <preauth/>, a client may register on any host, Enabled or not.
+	Invites bool
+	// RosterPush tells an account's resources that a roster item changed
+	// (the roster module's Push): the inviter learns of the new contact.
+	RosterPush func(ctx context.Context, host, username string, before, after *storage.RosterItem, version int64)
 }
 
 // Register is the XEP-0077 module.
@@ -76,6 +98,22 @@ type Register struct {
 
 	rt  *router.Router
 	log *slog.Logger
+
+	paMu     sync.Mutex
+	preauths map[preauthKey]preauth
+}
+
+// preauthKey is where a <preauth/> came from.
+type preauthKey struct {
+	host string
+	ip   netip.Addr
+}
+
+// preauth is a token accepted by a <preauth/>: its hash, and when it was
+// checked (XEP-0445: expiry is checked then, not at registration).
+type preauth struct {
+	hash string
+	at   time.Time
 }
 
 var (
@@ -103,7 +141,7 @@ func New(store Store, opts Options) *Register {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Register{store: store, opts: opts, log: slog.Default(),
+	return &Register{store: store, opts: opts, log: slog.Default(), preauths: make(map[preauthKey]preauth),
 		lim: &limiter{max: opts.MaxPerIP, window: opts.Window, now: opts.Now, hits: make(map[netip.Addr][]time.Time)}}
 }
 
@@ -310,10 +348,14 @@ func (m *Register) creationAllowed(host string) bool {
 // The session layer calls it only where registration may happen (over
 // TLS, or when TLS is not required).
 func (m *Register) PreAuthFeatures(host string) []*xmppcore.Element {
-	if !m.creationAllowed(host) {
-		return nil
+	var out []*xmppcore.Element
+	if m.creationAllowed(host) {
+		out = append(out, xmppcore.New(NSFeature, "register"))
 	}
-	return []*xmppcore.Element{xmppcore.New(NSFeature, "register")}
+	if m.opts.Invites {
+		out = append(out, xmppcore.New(NSTokenFeature, "register"))
+	}
+	return out
 }
 
 // PreAuthIQ answers an IQ a client sent on host before authenticating,
@@ -326,7 +368,8 @@ func (m *Register) PreAuthIQ(ctx context.Context, host string, remoteIP netip.Ad
 		return nil, false
 	}
 	q := iq.Child(NS, "query")
-	if q == nil {
+	pa := iq.Child(NSPreAuth, "preauth")
+	if q == nil && (pa == nil || !m.opts.Invites) {
 		return nil, false
 	}
 	if to := iq.Attr("to"); to != "" {
@@ -354,7 +397,21 @@ func (m *Register) PreAuthIQ(ctx context.Context, host string, remoteIP netip.Ad
 		}
 		return reply, true
 	}
-	if !m.creationAllowed(host) {
+	if pa != nil {
+		if iq.Attr("type") != "set" {
+			return answer(nil, &errBadPreAuth)
+		}
+		if err := m.checkToken(ctx, host, remoteIP, pa.Attr("token")); err != nil {
+			var se stanza.Error
+			if !errors.As(err, &se) {
+				m.log.Error("checking an invitation token", "host", host, "err", err)
+				se = xmppcore.NewError(stanza.InternalServerError, "")
+			}
+			return answer(nil, &se)
+		}
+		return answer(nil, nil)
+	}
+	if _, ok := m.preauthFor(host, remoteIP); !m.creationAllowed(host) && !ok {
 		return answer(nil, &errDisabled)
 	}
 	if iq.Attr("type") == "get" {
@@ -391,6 +448,20 @@ func (m *Register) create(ctx context.Context, host string, ip netip.Addr, q *xm
 	if len(password) > m.opts.MaxPasswordLength {
 		return xmppcore.NewError(stanza.NotAcceptable, fmt.Sprintf("the password is longer than %d bytes", m.opts.MaxPasswordLength))
 	}
+	pa, invited := m.preauthFor(host, ip)
+	if !invited {
+		if !m.creationAllowed(host) {
+			return errDisabled
+		}
+		// XEP-0445 §5: a username an invitation names is reserved.
+		reserved, err := m.store.InviteReserves(ctx, host, local, m.opts.Now())
+		if err != nil {
+			return err
+		}
+		if reserved {
+			return errConflict
+		}
+	}
 	if !m.lim.take(ip) {
 		m.log.Info("registration refused: rate limit", "host", host, "ip", ip.String())
 		return errTooMany
@@ -398,6 +469,9 @@ func (m *Register) create(ctx context.Context, host string, ip netip.Addr, q *xm
 	creds, err := m.credentials(password)
 	if err != nil {
 		return err
+	}
+	if invited {
+		return m.createInvited(ctx, host, local, ip, pa, creds)
 	}
 	err = m.store.CreateAccount(ctx, host, local, creds)
 	if errors.Is(err, storage.ErrConflict) {

@@ -3,7 +3,9 @@ package server
 import (
 	"parley.im/parley/config"
 	"parley.im/parley/extdisco"
+	"parley.im/parley/invites"
 	"parley.im/parley/module"
+	"parley.im/parley/module/adhoc"
 	"parley.im/parley/push"
 	"parley.im/parley/storage"
 )
@@ -25,6 +27,14 @@ func mobileModules(cfg *config.Config, st storage.Store) []module.Module {
 	if p := cfg.Push; p.Enabled {
 		list = append(list, push.New(st, push.Options{IncludeBody: p.IncludeBody, IncludeSender: p.IncludeSender,
 			Services: p.Services, MaxPerAccount: p.MaxPerAccount}))
+	}
+	if cfg.Invites.Enabled {
+		admins := make(map[string][]string)
+		for _, h := range cfg.Hosts {
+			admins[h.Name] = h.Admins
+		}
+		list = append(list, invites.New(st, adhoc.New(), invites.Options{Admins: admins,
+			AllowUsers: cfg.Invites.AllowUsers, TTL: cfg.Invites.TTL, LandingURL: cfg.Invites.LandingURL}))
 	}
 	return list
 }

@@ -52,6 +52,8 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 		MaxPasswordLength: cfg.Register.MaxPasswordLength,
 		Iterations:        cfg.Auth.ScramIterations,
 		Instructions:      cfg.Register.Instructions,
+		Invites:           cfg.Invites.Enabled,
+		RosterPush:        ros.Push,
 	})
 	list := []module.Module{
 		disco.New(reg),

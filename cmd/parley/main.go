@@ -6,6 +6,8 @@
 //	parley passwd   [-config FILE] USER@HOST  change a password (same)
 //	parley deluser  [-config FILE] USER@HOST  delete an account and its data
 //	parley migrate  [-config FILE]            bring the database schema up to date
+//	parley invite create [-config FILE] [-user USER@HOST | -host HOST] [-inviter USER@HOST] [-ttl D]
+//	                                          create an invitation link (XEP-0401)
 //	parley version                            print the version
 //
 // Without -config (or $PARLEY_CONFIG) the built-in defaults are used: host
@@ -52,6 +54,9 @@ commands:
   passwd USER@HOST   change an account's password (same)
   deluser USER@HOST  delete an account and everything stored for it
   migrate            bring the database schema up to date
+  invite create [-user USER@HOST | -host HOST] [-inviter USER@HOST] [-ttl DURATION]
+                     print an invitation link that registers one account (even
+                     with registration off); -inviter makes it that user's contact
   version            print the version
 
 Without -config or $PARLEY_CONFIG, built-in defaults are used (host localhost,
@@ -92,6 +97,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdDelUser(ctx, *configPath, fs.Args(), stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, *configPath, fs.Args(), stderr)
+	case "invite":
+		err = cmdInvite(ctx, *configPath, fs.Args(), stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "parley", buildVersion())
 		return 0
