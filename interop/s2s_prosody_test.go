@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"mellium.im/sasl"
+
+	"parley.im/parley/config"
+	"parley.im/parley/internal/xmpptest"
 )
 
 // TestS2SProsody: Parley (a.localhost) federates with Prosody from Debian
@@ -29,6 +32,13 @@ import (
 // Users on each side subscribe to each other and chat, the Prosody user
 // joins a room on Parley, and the Parley user joins a room on Prosody.
 func TestS2SProsody(t *testing.T) {
+	t.Run("dialback", func(t *testing.T) { testS2SProsody(t, false) })
+	t.Run("certificates", func(t *testing.T) { testS2SProsody(t, true) })
+}
+
+// testS2SProsody runs the scenario; with certs, each side trusts the
+// other's certificate and requires valid ones (SASL EXTERNAL both ways).
+func testS2SProsody(t *testing.T, certs bool) {
 	requireClient(t, "prosody (Debian package prosody)", func() error {
 		_, err := exec.LookPath("prosody")
 		return err
@@ -53,13 +63,26 @@ func TestS2SProsody(t *testing.T) {
 	addrA, c2sB, s2sB := freeAddr(t), freeAddr(t), freeAddr(t)
 	port := func(a string) string { _, p, _ := net.SplitHostPort(a); return p }
 	logA := newLogBuffer()
-	a := startFederated(t, logA, "a.localhost", addrA, "b.localhost="+s2sB, "conference.b.localhost="+s2sB)
+	a := xmpptest.StartWithLog(t, logA, func(c *config.Config) {
+		c.Hosts = []config.Host{{Name: "a.localhost"}}
+		c.S2S.Enabled = true
+		c.S2S.Listen = []string{addrA}
+		c.S2S.StaticHosts = []string{"b.localhost=" + s2sB, "conference.b.localhost=" + s2sB}
+		if certs {
+			c.S2S.Auth = "certificate"
+			c.S2S.CAFile = filepath.Join(data, "certs", "b.localhost.crt")
+		}
+	})
 	a.AddUser(t, "alice", "alice-secret")
+	cafile := ""
+	if certs {
+		cafile = filepath.Join(a.Config.CertDir(), "a.localhost.crt")
+	}
 
 	out := newLogBuffer()
 	cmd := exec.Command("prosody", "-F", "--config", filepath.Join(plugins, "prosody.cfg.lua"))
 	cmd.Env = append(os.Environ(), "S2S_DATA="+data, "S2S_C2S="+port(c2sB), "S2S_S2S="+port(s2sB),
-		"S2S_DOMAIN=b.localhost", "S2S_PEER=a.localhost", "S2S_PEER_PORT="+port(addrA), "S2S_PLUGINS="+plugins)
+		"S2S_DOMAIN=b.localhost", "S2S_PEER=a.localhost", "S2S_PEER_PORT="+port(addrA), "S2S_PLUGINS="+plugins, "S2S_CAFILE="+cafile)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -88,9 +111,16 @@ func TestS2SProsody(t *testing.T) {
 	alice := s2sLogin(t, a.StartTLSAddr, "a.localhost", "alice", "alice-secret", sasl.ScramSha256)
 	bob := s2sLogin(t, c2sB, "b.localhost", "bob", "bob-secret", sasl.ScramSha1)
 	federate(t, alice, bob, "alice@a.localhost", "bob@b.localhost", "tea@conference.b.localhost")
-	for _, want := range []string{"outbound stream authenticated", "inbound domain authenticated by dialback", "answered a dialback verification"} {
-		if !strings.Contains(logA.String(), want) {
-			t.Errorf("no %q in Parley's log", want)
+	want := []string{"outbound stream authenticated", "inbound domain authenticated by dialback", "answered a dialback verification"}
+	if certs {
+		want = []string{"outbound stream authenticated", "inbound stream authenticated by certificate"}
+		if strings.Contains(logA.String(), "by dialback") {
+			t.Errorf("dialback used although both sides require certificates")
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(logA.String(), w) {
+			t.Errorf("no %q in Parley's log", w)
 		}
 	}
 }

@@ -33,9 +33,13 @@ modules_enabled = {
 	"s2s_bidi"; "s2s_static_hosts";
 }
 
--- Parley's certificate is self-signed: Prosody authenticates it by dialback.
+-- Dialback by default (Parley's certificate is self-signed). With
+-- S2S_CAFILE (Parley's certificate), Prosody trusts it and requires valid
+-- certificates: SASL EXTERNAL both ways.
+local cafile = env("S2S_CAFILE")
+if cafile == "" then cafile = nil end
 s2s_require_encryption = true
-s2s_secure_auth = false
+s2s_secure_auth = cafile ~= nil
 s2s_static_hosts = {
 	[peer] = { "127.0.0.1", peer_port };
 	["conference." .. peer] = { "127.0.0.1", peer_port };
@@ -47,9 +51,9 @@ storage = "internal"
 statistics = nil
 
 VirtualHost (domain)
-	ssl = { certificate = data .. "/certs/" .. domain .. ".crt"; key = data .. "/certs/" .. domain .. ".key" }
+	ssl = { certificate = data .. "/certs/" .. domain .. ".crt"; key = data .. "/certs/" .. domain .. ".key"; cafile = cafile }
 
 Component ("conference." .. domain) "muc"
-	ssl = { certificate = data .. "/certs/" .. domain .. ".crt"; key = data .. "/certs/" .. domain .. ".key" }
+	ssl = { certificate = data .. "/certs/" .. domain .. ".crt"; key = data .. "/certs/" .. domain .. ".key"; cafile = cafile }
 	restrict_room_creation = false
 	muc_room_locking = false
