@@ -46,6 +46,8 @@ func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool,
 		FakeSaltKey:    c.srv.cfg.FakeSaltKey,
 		FakeIterations: c.srv.cfg.ScramIterations,
 		Offered:        offered,
+		// XEP-0474: the mechanisms and XEP-0440 types this stream showed.
+		Downgrade: &auth.DowngradeProtection{Mechanisms: offered, ChannelBindings: advertisedCB(cb)},
 	})
 	if err != nil {
 		return c.saslFailure(log, "", err)

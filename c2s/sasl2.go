@@ -301,10 +301,6 @@ func (c *conn) authenticate2(ctx context.Context, start *xmppcore.Element) (boun
 // claimed is the username the client gave (for throttling and logs).
 func (c *conn) sasl2Exchange(ctx context.Context, req *sasl2Request, mechs []string) (res sasl2Result, claimed string, f *auth.Failure, err error) {
 	cb := c.channelBinding()
-	var cbTypes []string
-	if t := cb.Types(); len(t) > 0 {
-		cbTypes = t // advertised with XEP-0440 (appendFeatures)
-	}
 	ex, xerr := auth.NewExchange(req.mech, auth.Config{
 		Lookup:         c.lookupCredentials,
 		Host:           c.host,
@@ -315,7 +311,7 @@ func (c *conn) sasl2Exchange(ctx context.Context, req *sasl2Request, mechs []str
 		FakeIterations: c.srv.cfg.ScramIterations,
 		Offered:        mechs,
 		// XEP-0474: the list hashed is SASL2's, the one this client saw.
-		Downgrade: &auth.DowngradeProtection{Mechanisms: mechs, ChannelBindings: cbTypes},
+		Downgrade: &auth.DowngradeProtection{Mechanisms: mechs, ChannelBindings: advertisedCB(cb)},
 	})
 	if xerr != nil {
 		return res, "", asFailure(xerr), nil
@@ -356,6 +352,16 @@ func (c *conn) sasl2Exchange(ctx context.Context, req *sasl2Request, mechs []str
 			return res, "", nil, fail(stream.PolicyViolation, "unexpected %s during SASL2", next.Local)
 		}
 	}
+}
+
+// advertisedCB returns the channel-binding types the stream advertised
+// with XEP-0440 (appendFeatures lists them when there are any), nil when
+// it did not use XEP-0440.
+func advertisedCB(cb *auth.ChannelBinding) []string {
+	if t := cb.Types(); len(t) > 0 {
+		return t
+	}
+	return nil
 }
 
 func asFailure(err error) *auth.Failure {

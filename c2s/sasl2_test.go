@@ -570,3 +570,34 @@ func TestFASTInvalidate(t *testing.T) {
 		t.Errorf("token for a mechanism not offered: %s", got)
 	}
 }
+
+// TestClassicSASLSSDP: classic RFC 6120 SASL sends XEP-0474's h= too,
+// hashed over its own <mechanisms/> list.
+func TestClassicSASLSSDP(t *testing.T) {
+	srv := start(t)
+	c := secured(t, srv)
+	mechs := c.Mechanisms()
+	var cbs []string
+	for ch := range c.Features.Child("urn:xmpp:sasl-cb:0", "sasl-channel-binding").Children() {
+		cbs = append(cbs, ch.Attr("type"))
+	}
+	slices.Sort(mechs)
+	slices.Sort(cbs)
+	sum := sha256.Sum256([]byte(strings.Join(mechs, "\x1e") + "\x1f" + strings.Join(cbs, "\x1e")))
+	want := "h=" + base64.StdEncoding.EncodeToString(sum[:])
+	s := scram("alice", password)
+	c.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + b64(string(s.First())) + `</auth>`)
+	ch := c.Next()
+	first, err := base64.StdEncoding.DecodeString(ch.Text())
+	if err != nil || !slices.Contains(strings.Split(string(first), ","), want) {
+		t.Fatalf("server-first %q (%v) lacks %s", first, err, want)
+	}
+	final, err := s.Final(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + b64(string(final)) + `</response>`)
+	if el := c.Next(); !el.Is(xmppcore.NSSASL, "success") {
+		t.Fatalf("got %s", el)
+	}
+}
