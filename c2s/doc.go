@@ -18,6 +18,14 @@
 // loop (see shared/research/mellium.md for their defects); it uses mellium's
 // jid for addresses and its stream and stanza error values.
 //
+// Beside RFC 6120 SASL and bind it offers, over TLS, XEP-0388 SASL2 with
+// XEP-0386 Bind2 and XEP-0484 FAST tokens (sasl2.go, bind2.go, fast.go);
+// the tokens are kept by storage.FastTokens, the HT mechanisms and the
+// XEP-0474 downgrade protection are auth's.
+//
 // It must not make routing decisions (that is the router's job) nor know any
-// IQ payload other than bind and the legacy session.
+// IQ payload other than bind and the legacy session, with one exception:
+// Bind2's inline carbons are enabled by routing, for the new session, the
+// XEP-0280 <enable/> IQ the client would have sent, so that the carbons
+// module (which c2s may not import) keeps its state as for any client.
 package c2s
