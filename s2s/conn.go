@@ -50,6 +50,7 @@ type conn struct {
 	peerLeaf   *x509.Certificate
 	headerSent bool
 	bidi       atomic.Bool
+	running    atomic.Bool // negotiated: the writer runs
 
 	mu        sync.Mutex
 	recv      map[pair]bool // pairs whose stanzas are accepted from the peer
@@ -154,6 +155,10 @@ func (c *conn) trySend(el *xmppcore.Element) (ok, closing bool) {
 
 // startWriter runs the writer goroutine.
 func (c *conn) startWriter() {
+	c.running.Store(true)
+	if c.svc.ctx.Err() != nil {
+		c.close(errShutdown, "") // Shutdown ran while this stream negotiated
+	}
 	c.svc.wg.Add(1)
 	go func() {
 		defer c.svc.wg.Done()

@@ -1,10 +1,12 @@
 package s2s
 
 import (
+	"context"
 	"encoding/base64"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"parley.im/parley/internal/routertest"
 	"parley.im/parley/xmppcore"
@@ -207,12 +209,21 @@ func TestSASLExternal(t *testing.T) {
 	a.trust(t, b)
 	cert := certPair(t, b.certFile)
 
-	// A certificate not valid for the claimed domain: no EXTERNAL.
+	// A certificate not valid for the claimed domain: no EXTERNAL, and
+	// trying it anyway fails, leaving dialback possible.
 	p := dialRaw(t, a.addr)
 	p.open("c.example", "a.example")
 	p.starttls("c.example", "a.example", cert)
 	if p.feats.Child(xmppcore.NSSASL, "mechanisms") != nil {
 		t.Fatalf("EXTERNAL offered for a certificate not valid for the domain: %s", p.feats)
+	}
+	p.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`)
+	if el := p.next(); !el.Is(xmppcore.NSSASL, "failure") || el.Child(xmppcore.NSSASL, "invalid-mechanism") == nil {
+		t.Fatalf("got %s", el)
+	}
+	p.send(`<db:verify from='c.example' to='a.example' id='x'>k</db:verify>`)
+	if el := p.next(); !el.Is(NSDialback, "verify") || el.Attr("type") != "invalid" {
+		t.Fatalf("got %s", el)
 	}
 
 	p = dialRaw(t, a.addr)
@@ -233,4 +244,21 @@ func TestSASLExternal(t *testing.T) {
 	p.open("b.example", "a.example")
 	p.send(`<message type='chat' id='e1' from='bob@b.example/pc' to='alice@a.example'><body>hello</body></message>`)
 	alice.WaitFor(t, routertest.ByID("e1"))
+}
+
+// Shutdown ends authenticated streams with system-shutdown, and does not
+// wait for streams still negotiating.
+func TestShutdown(t *testing.T) {
+	a, b, _ := errorsSetup(t, func(c *Config) { c.NegotiationTimeout = time.Minute })
+	authed := authPeer(t, a, b)
+	pending := dialRaw(t, a.addr)
+	pending.open("b.example", "a.example") // and then nothing: negotiating
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.svc.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := authed.expectStreamError(); got != "system-shutdown" {
+		t.Fatalf("got %s", got)
+	}
 }

@@ -162,6 +162,13 @@ func (c *conn) negotiateIn() (*xmppcore.Element, error) {
 				break elements
 			case el.Is(NSBidi, "bidi"):
 				c.bidi.Store(true)
+			case el.Is(xmppcore.NSSASL, "auth") && !offerExternal && c.tlsState != nil && !sasl:
+				// Not offered: the certificate does not prove the domain.
+				// The peer may still use dialback (RFC 6120 §6.4.5).
+				c.log.Warn("SASL EXTERNAL refused", "condition", "invalid-mechanism", "reason", "not offered: no certificate valid for the domain", "from", h.From, "to", c.localHost)
+				if err := c.writeElement(xmppcore.New(xmppcore.NSSASL, "failure").Append(xmppcore.New(xmppcore.NSSASL, "invalid-mechanism"))); err != nil {
+					return nil, err
+				}
 			case el.Is(xmppcore.NSSASL, "auth") && offerExternal:
 				ok, err := c.saslExternal(el, h.From)
 				if err != nil {

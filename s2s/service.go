@@ -236,7 +236,12 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	s.cancel()
 	s.closeListeners()
 	for _, c := range conns {
-		c.close(errShutdown, "")
+		if c.running.Load() {
+			c.close(errShutdown, "")
+		} else {
+			// Still negotiating: end the wait for the peer now.
+			_ = c.nc.SetDeadline(time.Now())
+		}
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
