@@ -23,7 +23,13 @@
 // router.EventMessageOffline (no session to take it), or
 // router.EventMessageHeld (queued for a session detached by stream
 // management and waiting to be resumed, which then pushes to the
-// registration that session enabled, if any). Only messages worth waking a
+// registration that session enabled, if any), or the router delivers it to
+// other sessions of the account (router.OnMessageDelivered: then to the
+// registrations no bound session enabled, the phone that is gone while
+// the desktop is online, as Prosody does; not for groupchat, and a user
+// found without registrations is not looked up again for a minute). A
+// session "enabled" a registration when it sent the enable; a client that
+// does not enable again at each login is seen as gone. Only messages worth waking a
 // phone for: a body, an encrypted payload (OMEMO, OpenPGP), a call
 // proposal (XEP-0353), a MUC invitation, or such a message received as a
 // carbon; not errors, headlines, chat states, receipts, markers, sent

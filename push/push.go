@@ -89,6 +89,8 @@ type Push struct {
 	mu       sync.Mutex
 	sessions map[string]registration // full JID -> what that session enabled
 	pending  map[string]pendingPublish
+	none     map[string]time.Time // bare JID -> until when it is known to have no registration
+	undo     func()
 }
 
 // registration names one storage.PushRegistration.
@@ -102,12 +104,21 @@ type pendingPublish struct {
 }
 
 // job is one message to notify about: to user's registrations, or with
-// session set to the registration that session enabled.
+// session set to the registration that session enabled, or with unbound
+// to those no bound session enabled.
 type job struct {
 	user    jid.JID
 	session jid.JID // zero: every registration
+	unbound bool
 	msg     *xmppcore.Element
 }
+
+// noneTTL is how long a user found without registrations is not looked
+// up again for delivered messages; maxNone bounds that memory.
+const (
+	noneTTL = time.Minute
+	maxNone = 100000
+)
 
 // New returns the push module over store.
 func New(store Store, opts Options) *Push {
@@ -120,7 +131,8 @@ func New(store Store, opts Options) *Push {
 	return &Push{store: store, opts: opts, log: slog.Default(),
 		jobs: make(chan job, opts.QueueSize), stop: make(chan struct{}), done: make(chan struct{}),
 		prefix:   "push-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
-		sessions: make(map[string]registration), pending: make(map[string]pendingPublish)}
+		sessions: make(map[string]registration), pending: make(map[string]pendingPublish),
+		none: make(map[string]time.Time)}
 }
 
 // Name implements module.Module.
@@ -141,6 +153,10 @@ func (m *Push) Register(r *module.Registrar) error {
 		delete(m.sessions, s.JID().String())
 		m.mu.Unlock()
 	})
+	undo := r.Router.OnMessageDelivered(m.onDelivered)
+	m.mu.Lock()
+	m.undo = undo
+	m.mu.Unlock()
 	return nil
 }
 
@@ -155,6 +171,13 @@ func (m *Push) Start(context.Context) error {
 // Stop ends the worker; what is still queued is dropped (a notification
 // is a hint, and the messages themselves are stored).
 func (m *Push) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	undo := m.undo
+	m.undo = nil
+	m.mu.Unlock()
+	if undo != nil {
+		undo() // the registry does not know of the delivery hook
+	}
 	if !m.started.Load() {
 		return nil
 	}
@@ -248,6 +271,7 @@ func (m *Push) enable(ctx context.Context, iq *module.IQ) (*xmppcore.Element, er
 	}
 	m.mu.Lock()
 	m.sessions[iq.From.String()] = registration{reg.Service, node}
+	delete(m.none, user.String())
 	m.mu.Unlock()
 	m.log.Info("push enabled", "user", user.String(), "session", iq.From.String(), "service", reg.Service)
 	return nil, nil
@@ -308,6 +332,25 @@ func (m *Push) onHeld(_ context.Context, st *router.Stanza) bool {
 	return false
 }
 
+// onDelivered sees messages the router delivered to some of the user's
+// sessions: the devices whose registration no bound session enabled (a
+// phone that is gone while the desktop is online) are notified, as
+// Prosody does for such devices. Groupchat is left out: a room's traffic
+// would wake the phone for every message.
+func (m *Push) onDelivered(_ context.Context, st *router.Stanza, _ []router.Session) {
+	if st.To.Localpart() == "" || st.El.Attr("type") == "groupchat" || !Important(st.El) {
+		return
+	}
+	user := st.To.Bare()
+	m.mu.Lock()
+	until, known := m.none[user.String()]
+	m.mu.Unlock()
+	if known && time.Now().Before(until) {
+		return
+	}
+	m.queue(job{user: user, unbound: true, msg: st.El})
+}
+
 // queue hands a job to the worker without blocking.
 func (m *Push) queue(j job) {
 	select {
@@ -349,13 +392,44 @@ func (m *Push) notify(j job) {
 		m.log.Error("push: reading registrations", "user", j.user.String(), "err", err)
 		return
 	}
+	if len(regs) == 0 {
+		m.mu.Lock()
+		if len(m.none) >= maxNone {
+			clear(m.none)
+		}
+		m.none[j.user.String()] = time.Now().Add(noneTTL)
+		m.mu.Unlock()
+		return
+	}
+	var bound map[registration]bool
+	if j.unbound {
+		bound = m.boundRegistrations(j.user)
+	}
 	summary := m.summary(j.msg)
 	for _, reg := range regs {
 		if only != nil && (reg.Service != only.service || reg.Node != only.node) {
 			continue
 		}
+		if bound[registration{reg.Service, reg.Node}] {
+			continue
+		}
 		m.publish(ctx, j.user, reg, summary)
 	}
+}
+
+// boundRegistrations are the registrations a bound session of user
+// enabled.
+func (m *Push) boundRegistrations(user jid.JID) map[registration]bool {
+	prefix := user.String() + "/"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[registration]bool)
+	for full, r := range m.sessions {
+		if strings.HasPrefix(full, prefix) {
+			out[r] = true
+		}
+	}
+	return out
 }
 
 // summary is the urn:xmpp:push:summary form of a message.

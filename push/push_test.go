@@ -371,6 +371,36 @@ func TestHeld(t *testing.T) {
 	}
 }
 
+// A message delivered to the desktop wakes the phone whose session is gone,
+// not the tablet that is still connected.
+func TestDeliveredElsewhere(t *testing.T) {
+	e := setup(t, Options{IncludeSender: true})
+	mustEnable(t, e, e.alice, service, "phone", "")
+	tablet := routertest.Bind(t, e.r, "alice@example.org/tablet")
+	mustEnable(t, e, tablet, service, "tablet", "")
+	e.r.SessionEnded(t.Context(), e.alice) // the phone is gone
+	desktop := routertest.Bind(t, e.r, "alice@example.org/desktop")
+	e.r.Route(t.Context(), routertest.Stanza(t, desktop, `<presence/>`))
+	// A chat state is delivered too, but wakes nobody.
+	e.message(t, "")
+	e.message(t, "are you there?")
+	desktop.WaitFor(t, func(el *xmppcore.Element) bool { return el.ChildText("", "body") == "are you there?" })
+	if n := e.app.next().Child(NSPubSub, "pubsub").Child(NSPubSub, "publish").Attr("node"); n != "phone" {
+		t.Errorf("pushed to %q, want the phone", n)
+	}
+	// Groupchat is left out; the next push is for the chat after it.
+	gc := routertest.Parse(t, `<message type='groupchat' from='room@muc.example.org/bob' to='alice@example.org/desktop'><body>in the room</body></message>`)
+	e.r.Route(t.Context(), &router.Stanza{El: gc, From: jid.MustParse("room@muc.example.org/bob"), To: jid.MustParse("alice@example.org/desktop")})
+	e.message(t, "again")
+	iq := e.app.next()
+	if n := iq.Child(NSPubSub, "pubsub").Child(NSPubSub, "publish").Attr("node"); n != "phone" {
+		t.Errorf("second push to %q", n)
+	}
+	if f := summaryFields(t, iq); f["last-message-sender"] != "bob@example.org" {
+		t.Errorf("second push is about %q, want bob's chat (not the groupchat)", f["last-message-sender"])
+	}
+}
+
 func TestImportant(t *testing.T) {
 	for i, tc := range []struct {
 		xml  string
@@ -403,5 +433,3 @@ func TestImportant(t *testing.T) {
 		}
 	}
 }
-
-var _ = jid.JID{}
