@@ -29,10 +29,11 @@
 // the desktop is online, as Prosody does; not for groupchat, and a user
 // found without registrations is not looked up again for a minute). A
 // session "enabled" a registration when it sent the enable; a client that
-// does not enable again at each login is seen as gone. Only messages worth waking a
-// phone for: a body, an encrypted payload (OMEMO, OpenPGP), a call
-// proposal (XEP-0353), a MUC invitation, or such a message received as a
-// carbon; not errors, headlines, chat states, receipts, markers, sent
+// does not enable again at each login is seen as gone.
+//
+// Only messages worth waking a phone for: a body, an encrypted payload
+// (OMEMO, OpenPGP), a call proposal (XEP-0353), a MUC invitation, or such
+// a message received as a carbon; not errors, headlines, chat states, receipts, markers, sent
 // carbons, archive results. The notification is a pubsub publish IQ from
 // the user's bare JID to the service and node, with the stored
 // publish-options, carrying a urn:xmpp:push:summary form: message-count
