@@ -11,13 +11,17 @@ import (
 	"parley.im/parley/xmppcore"
 )
 
-// TestSlixmppMUC: two slixmpp clients use the MUC service on
-// conference.localhost with slixmpp's own XEP-0045 plugin: alice creates
-// a room (201, instant room), bob joins, they exchange groupchat messages
-// (each gets both, once, with the room's stanza id and the sender's
-// occupant id), alice changes the subject and bob sees it, and both
-// leave. The script (testdata/slixmpp_muc.py) exits non-zero unless all of
-// it happened; the room, temporary, must then be gone.
+// TestSlixmppMUC: three slixmpp clients use the MUC service on
+// conference.localhost with slixmpp's own XEP-0045 and XEP-0313 plugins:
+// alice creates a room (201) and configures it with the owner form (a
+// name, archiving on), bob joins, they exchange groupchat messages (each
+// gets both, once, with the room's stanza id and the sender's occupant
+// id), alice changes the subject, carol joins late and gets the messages
+// as history, bob changes nick (303), alice kicks carol (307) and bans
+// her (301; her next join is forbidden), bob queries the room archive
+// (both messages; with alice's occupant JID, hers alone), and they leave.
+// The script (testdata/slixmpp_muc.py) exits non-zero unless all of it
+// happened; the room, temporary, must then be gone.
 func TestSlixmppMUC(t *testing.T) {
 	t.Parallel()
 	requireSlixmpp(t)
@@ -25,6 +29,7 @@ func TestSlixmppMUC(t *testing.T) {
 	srv, _ := startServer(t)
 	srv.AddUser(t, "alice", "alice secret")
 	srv.AddUser(t, "bob", "bob secret")
+	srv.AddUser(t, "carol", "carol secret")
 	const room = "interop@conference.localhost"
 
 	p := startProcess(t, ctx, "slixmpp", nil, nil,
@@ -33,12 +38,14 @@ func TestSlixmppMUC(t *testing.T) {
 		"--cafile", certFile(srv),
 		"--alice", "alice@localhost:alice secret",
 		"--bob", "bob@localhost:bob secret",
+		"--carol", "carol@localhost:carol secret",
 		"--room", room,
 		"--timeout", clientTimeout, "--debug")
 	p.mustSucceed(t, ctx)
 
 	out := p.stdout.String()
-	for _, want := range []string{"created-ok\n", "joined-ok\n", "groupchat-ok\n", "subject-ok\n", "left-ok\n", "result ok\n",
+	for _, want := range []string{"created-ok\n", "configured-ok\n", "joined-ok\n", "groupchat-ok\n", "subject-ok\n",
+		"history-ok\n", "nick-ok\n", "kick-ok\n", "ban-ok\n", "archive-ok\n", "left-ok\n", "result ok\n",
 		"bob subject from=" + room + "/Alice subject='Interop works'\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("slixmpp output lacks %q", want)
