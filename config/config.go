@@ -32,6 +32,7 @@ type Config struct {
 	ExtDisco ExtDisco `toml:"extdisco"`
 	Push     Push     `toml:"push"`
 	Invites  Invites  `toml:"invites"`
+	Upload   Upload   `toml:"upload"`
 
 	source string    // file it was loaded from; "" for Default()
 	lines  lineIndex // key path -> line in source
@@ -81,6 +82,10 @@ type C2S struct {
 	ResourceConflict      string        `toml:"resource_conflict"` // replace | refuse
 	MaxSessionsPerAccount int           `toml:"max_sessions_per_account"`
 	QueueSize             int           `toml:"queue_size"`
+	// XEP-0198 stream management.
+	SMResumeTimeout time.Duration `toml:"sm_resume_timeout"` // 0 = not resumable
+	SMMaxUnacked    int           `toml:"sm_max_unacked"`
+	SMLocation      string        `toml:"sm_location"` // host:port clients reconnect to; "" = any
 }
 
 // Auth configures SASL and login throttling.
@@ -232,6 +237,7 @@ type Web struct {
 	WebSocket         WebSocket     `toml:"websocket"`
 	Metrics           WebMetrics    `toml:"metrics"`
 	Chat              WebChat       `toml:"chat"`
+	BOSH              WebBOSH       `toml:"bosh"`
 }
 
 // WebSocket configures XMPP over WebSocket (RFC 7395).
@@ -245,6 +251,34 @@ type WebSocket struct {
 type WebMetrics struct {
 	Enabled bool     `toml:"enabled"`
 	Allow   []string `toml:"allow"` // CIDRs; empty = anyone
+}
+
+// WebBOSH configures BOSH (XEP-0124, XEP-0206) at /http-bind.
+type WebBOSH struct {
+	Enabled        bool          `toml:"enabled"`
+	MaxWait        time.Duration `toml:"max_wait"`
+	MaxHold        int           `toml:"max_hold"`
+	Inactivity     time.Duration `toml:"inactivity"`
+	MaxPause       time.Duration `toml:"max_pause"`
+	Polling        time.Duration `toml:"polling"`
+	MaxSessions    int           `toml:"max_sessions"`
+	AllowedOrigins []string      `toml:"allowed_origins"` // empty or "*" = any
+}
+
+// Upload configures XEP-0363 HTTP file upload on <subdomain>.<host>, served
+// by the web server under /upload/.
+type Upload struct {
+	Enabled         bool          `toml:"enabled"`
+	Subdomain       string        `toml:"subdomain"`
+	Name            string        `toml:"name"`
+	Dir             string        `toml:"dir"` // "" = <data_dir>/upload
+	URL             string        `toml:"url"` // "" = derived from [web]
+	MaxFileSize     int           `toml:"max_file_size"`
+	Quota           int           `toml:"quota"`  // bytes per user; 0 = none
+	Expiry          time.Duration `toml:"expiry"` // 0 = kept forever
+	SlotTimeout     time.Duration `toml:"slot_timeout"`
+	MaxPendingSlots int           `toml:"max_pending_slots"`
+	MaxConcurrent   int           `toml:"max_concurrent"`
 }
 
 // WebChat configures the built-in Converse.js page.
@@ -277,6 +311,8 @@ func Default() *Config {
 			ResourceConflict:      "replace",
 			MaxSessionsPerAccount: 10,
 			QueueSize:             4096,
+			SMResumeTimeout:       5 * time.Minute,
+			SMMaxUnacked:          8192,
 		},
 		Auth: Auth{
 			ScramIterations:   10000,
@@ -327,6 +363,13 @@ func Default() *Config {
 			WebSocket: WebSocket{Enabled: true, AllowedOrigins: []string{}, PingInterval: time.Minute},
 			Metrics:   WebMetrics{Enabled: true, Allow: []string{"127.0.0.0/8", "::1/128"}},
 			Chat:      WebChat{Enabled: true, Dir: "web/chat/node_modules/converse.js/dist"},
+			BOSH: WebBOSH{Enabled: true, MaxWait: time.Minute, MaxHold: 1, Inactivity: time.Minute,
+				MaxPause: 2 * time.Minute, Polling: 2 * time.Second, MaxSessions: 10000, AllowedOrigins: []string{}},
+		},
+		Upload: Upload{
+			Enabled: true, Subdomain: "upload", Name: "HTTP File Upload", MaxFileSize: 100 << 20,
+			Quota: 1 << 30, Expiry: 30 * 24 * time.Hour, SlotTimeout: 5 * time.Minute,
+			MaxPendingSlots: 16, MaxConcurrent: 64,
 		},
 		ExtDisco: ExtDisco{CredentialTTL: 24 * time.Hour, Services: []ExtService{}},
 		Push:     Push{Enabled: true, IncludeSender: true, Services: []string{}, MaxPerAccount: 10},

@@ -71,6 +71,19 @@ func (c *Config) validate() errorList {
 	oneOf("c2s.resource_conflict", c.C2S.ResourceConflict, "replace", "refuse")
 	intRange("c2s.max_sessions_per_account", c.C2S.MaxSessionsPerAccount, 1, 1000)
 	intRange("c2s.queue_size", c.C2S.QueueSize, 16, 65536)
+	durRange("c2s.sm_resume_timeout", c.C2S.SMResumeTimeout, 0, 24*time.Hour)
+	intRange("c2s.sm_max_unacked", c.C2S.SMMaxUnacked, 16, 1000000)
+	if c.C2S.SMMaxUnacked >= 16 && c.C2S.QueueSize >= 16 && c.C2S.SMMaxUnacked < c.C2S.QueueSize {
+		// A login burst fills the queue and is written before the client
+		// can acknowledge any of it.
+		add(c.at("c2s.sm_max_unacked", []string{"c2s.queue_size"}, "must be at least c2s.queue_size (%d): a burst of queued stanzas is written before the client can acknowledge it", c.C2S.QueueSize))
+	}
+	if loc := c.C2S.SMLocation; loc != "" {
+		host, port, err := net.SplitHostPort(loc)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			add(c.at("c2s.sm_location", nil, `must be "host:port" (an IPv6 address in brackets), got %q`, loc))
+		}
+	}
 
 	intRange("auth.scram_iterations", c.Auth.ScramIterations, 4096, 1000000)
 	seen := map[string]int{}
@@ -152,6 +165,7 @@ func (c *Config) validate() errorList {
 
 	c.validateMUC(add, oneOf, intRange, durRange)
 	c.validateWeb(add, intRange, durRange)
+	c.validateUpload(add, intRange, durRange)
 	c.validateMobile(add, intRange, durRange)
 
 	c.validateS2S(add, oneOf, intRange, durRange)
@@ -479,6 +493,54 @@ func (c *Config) validateWeb(add func(*Error), intRange func(string, int, int, i
 	if w.Chat.Enabled && strings.TrimSpace(w.Chat.Dir) == "" {
 		add(c.at("web.chat.dir", []string{"web.chat.enabled"}, "must name the Converse.js dist directory when web.chat.enabled is true"))
 	}
+	b := w.BOSH
+	durRange("web.bosh.max_wait", b.MaxWait, time.Second, 10*time.Minute)
+	intRange("web.bosh.max_hold", b.MaxHold, 1, 10)
+	durRange("web.bosh.inactivity", b.Inactivity, 5*time.Second, time.Hour)
+	durRange("web.bosh.max_pause", b.MaxPause, time.Second, 24*time.Hour)
+	durRange("web.bosh.polling", b.Polling, time.Second, time.Minute)
+	intRange("web.bosh.max_sessions", b.MaxSessions, 1, 10000000)
+	for i, o := range b.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add(c.at(indexKey("web.bosh.allowed_origins", i), []string{"web.bosh.allowed_origins"},
+				"%q is not an origin: expected scheme://host[:port] such as \"https://chat.example.org\", or \"*\"", o))
+		}
+	}
+}
+
+func (c *Config) validateUpload(add func(*Error), intRange func(string, int, int, int),
+	durRange func(string, time.Duration, time.Duration, time.Duration)) {
+	u := c.Upload
+	if msg := checkHostName(u.Subdomain + ".example"); u.Subdomain == "" || strings.Contains(u.Subdomain, ".") || msg != "" {
+		add(c.at("upload.subdomain", nil, "must be one DNS label such as \"upload\", got %q", u.Subdomain))
+	}
+	if u.Enabled && u.Subdomain == c.MUC.Subdomain && c.MUC.Enabled {
+		add(c.at("upload.subdomain", []string{"muc.subdomain"}, "must differ from muc.subdomain (%q)", c.MUC.Subdomain))
+	}
+	if u.URL != "" {
+		p, err := url.Parse(u.URL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+			add(c.at("upload.url", nil, "must be an http or https URL without query, such as \"https://upload.example.org/upload/\", got %q", u.URL))
+		}
+	}
+	if u.MaxFileSize < 1 || u.MaxFileSize > 1<<40 {
+		add(c.at("upload.max_file_size", nil, "must be between 1 and %d bytes, got %d", 1<<40, u.MaxFileSize))
+	}
+	if u.Quota < 0 {
+		add(c.at("upload.quota", nil, "must be 0 (no quota) or a number of bytes, got %d", u.Quota))
+	} else if u.Quota > 0 && u.Quota < u.MaxFileSize {
+		add(c.at("upload.quota", []string{"upload.max_file_size"}, "must be 0 or at least upload.max_file_size (%d)", u.MaxFileSize))
+	}
+	if u.Expiry != 0 {
+		durRange("upload.expiry", u.Expiry, time.Minute, 100*365*24*time.Hour)
+	}
+	durRange("upload.slot_timeout", u.SlotTimeout, 10*time.Second, 24*time.Hour)
+	intRange("upload.max_pending_slots", u.MaxPendingSlots, 1, 10000)
+	intRange("upload.max_concurrent", u.MaxConcurrent, 1, 100000)
 }
 
 func (c *Config) validateMUC(add func(*Error), oneOf func(string, string, ...string),

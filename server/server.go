@@ -15,6 +15,7 @@ import (
 	"parley.im/parley/router"
 	"parley.im/parley/s2s"
 	"parley.im/parley/storage"
+	"parley.im/parley/upload"
 	"parley.im/parley/web"
 	"parley.im/parley/xmppcore"
 )
@@ -40,6 +41,7 @@ type Server struct {
 
 	metrics *web.Metrics
 	web     *web.Server
+	upload  *upload.Upload // nil when not run
 }
 
 // New builds a server and binds its listeners; nothing is served until
@@ -83,6 +85,9 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	})
 	s.registry = module.NewRegistry(module.Env{Router: s.router, Store: s.store, Logger: log})
 	mods := standardModules(s.registry, cfg, s.store, opts.Version, secret)
+	if s.upload = s.newUpload(secret); s.upload != nil {
+		mods.list = append(mods.list, s.upload)
+	}
 	for _, m := range mods.list {
 		if err := s.registry.Add(m); err != nil {
 			return nil, err
@@ -102,6 +107,9 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		PingTimeout:         cfg.C2S.PingTimeout,
 		WriteTimeout:        cfg.C2S.WriteTimeout,
 		QueueSize:           cfg.C2S.QueueSize,
+		SMResumeTimeout:     cfg.C2S.SMResumeTimeout,
+		SMMaxUnacked:        cfg.C2S.SMMaxUnacked,
+		SMLocation:          cfg.C2S.SMLocation,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		Limits: xmppcore.Limits{
 			MaxStanzaSize: cfg.Limits.MaxStanzaSize,
@@ -139,6 +147,7 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	if err := s.listenWeb(log); err != nil {
 		return nil, err
 	}
+	s.mountHTTPExtras(log)
 	return s, nil
 }
 
