@@ -26,6 +26,9 @@ func (c *conn) dialbackRequest(el *xmppcore.Element) error {
 	if !validDomain(from) {
 		return fail(stream.InvalidFrom, "dialback 'from' is not a domain")
 	}
+	if s.deps.Router.Serves(from) {
+		return fail(stream.InvalidFrom, "%s is served here", from)
+	}
 	if !s.deps.Router.Serves(to) {
 		return fail(stream.HostUnknown, "%s is not served here", to)
 	}

@@ -111,6 +111,16 @@ func TestInboundErrors(t *testing.T) {
 			p.send(`<message from='x@ghost.example' to='alice@a.example'><body>spoof</body></message>`)
 			return p.expectStreamError()
 		}, "invalid-from", "ghost.example is not authenticated on this stream"},
+		{"claims our own domain in the header", nil, func(t *testing.T, a, b *node) string {
+			p := dialRaw(t, a.addr)
+			p.open("a.example", "a.example")
+			return streamErrorCond(p.feats)
+		}, "invalid-from", "must be the peer's own domain"},
+		{"dialback for our own domain", nil, func(t *testing.T, a, b *node) string {
+			p := securePeer(t, a, "")
+			p.send(`<db:result from='a.example' to='a.example'>0123</db:result>`)
+			return p.expectStreamError()
+		}, "invalid-from", "a.example is served here"},
 		{"dialback to a host not served", nil, func(t *testing.T, a, b *node) string {
 			p := securePeer(t, a, "b.example")
 			p.send(`<db:result from='b.example' to='c.example'>0123</db:result>`)

@@ -99,7 +99,7 @@ func (d *dialLog) list() []string {
 	return append([]string(nil), d.addrs...)
 }
 
-func newNode(t *testing.T, domain string, accounts []string, mod func(*Config)) *node {
+func newNode(t testing.TB, domain string, accounts []string, mod func(*Config)) *node {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -164,7 +164,7 @@ func (n *node) trust(t *testing.T, other *node) {
 	}
 }
 
-func pair2(t *testing.T, modA, modB func(*Config)) (*node, *node) {
+func pair2(t testing.TB, modA, modB func(*Config)) (*node, *node) {
 	a := newNode(t, "a.example", []string{"alice@a.example"}, modA)
 	b := newNode(t, "b.example", []string{"bob@b.example"}, modB)
 	a.mapTo(b)

@@ -113,8 +113,8 @@ func (c *conn) negotiateIn() (*xmppcore.Element, error) {
 			return nil, fail(stream.UnsupportedVersion, "XMPP 1.0 streams only")
 		}
 		if h.From != "" {
-			if !validDomain(h.From) {
-				return nil, fail(stream.InvalidFrom, "'from' is not a domain")
+			if !validDomain(h.From) || s.deps.Router.Serves(h.From) {
+				return nil, fail(stream.InvalidFrom, "'from' must be the peer's own domain")
 			}
 			if !s.permitted(h.From) {
 				return nil, fail(stream.PolicyViolation, "federation with %s is not permitted", h.From)
@@ -222,8 +222,8 @@ func (c *conn) saslExternal(el *xmppcore.Element, headerFrom string) (bool, erro
 		authz = string(b)
 	}
 	switch {
-	case authz == "":
-		return failure("invalid-authzid", "no identity")
+	case authz == "" || c.svc.deps.Router.Serves(authz):
+		return failure("invalid-authzid", "no identity, or one of this server's domains")
 	case headerFrom != "" && authz != headerFrom:
 		return failure("invalid-authzid", "identity differs from the stream's 'from'")
 	case !c.svc.permitted(authz):
