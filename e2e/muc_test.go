@@ -914,15 +914,27 @@ func TestMUCSessionEnds(t *testing.T) {
 }
 
 // TestMUCPersistentRoomRestart: a persistent room, its configuration, its
-// affiliations (with a registered nickname and a ban reason) and its
-// subject are stored in SQLite and are all there after a restart on the
-// same data; the room is listed before anyone enters it, its rules apply
-// (the ban, the reserved nickname, members-only), and occupant ids are
-// the same as before (derived from the server's persistent secret).
+// affiliations (with a registered nickname and a ban reason), its subject
+// and its archive are stored, in SQLite and in PostgreSQL, and are all
+// there after a restart on the same data; the room is listed before
+// anyone enters it, its rules apply (the ban, the reserved nickname,
+// members-only), and occupant ids are the same as before (derived from
+// the server's persistent secret).
 func TestMUCPersistentRoomRestart(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		mucRestart(t, func(*config.Config) {})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		mucRestart(t, withPostgres(t))
+	})
+}
+
+func mucRestart(t *testing.T, backend func(*config.Config)) {
 	dir := t.TempDir()
-	conf := func(c *config.Config) { c.DataDir = dir }
+	conf := func(c *config.Config) { c.DataDir = dir; backend(c) }
 	srv := start(t, []string{"alice", "bob", "carol", "mallory"}, conf)
 	alice, _ := online(t, srv, "alice", "phone", "")
 	bob, _ := online(t, srv, "bob", "desk", "")
@@ -933,7 +945,8 @@ func TestMUCPersistentRoomRestart(t *testing.T) {
 	alice.mucConfigure(room, "muc#roomconfig_persistentroom", "1", "muc#roomconfig_roomname", "The Council",
 		"muc#roomconfig_roomdesc", "Where it is decided", "muc#roomconfig_membersonly", "1",
 		"muc#roomconfig_moderatedroom", "1", "muc#roomconfig_maxusers", "20", "muc#roomconfig_whois", "anyone",
-		"muc#roomconfig_changesubject", "1", "muc#roomconfig_allowpm", "participants", "muc#maxhistoryfetch", "7")
+		"muc#roomconfig_changesubject", "1", "muc#roomconfig_allowpm", "participants", "muc#maxhistoryfetch", "7",
+		"muc#roomconfig_enablearchiving", "1", "muc#roomconfig_getmemberlist", "participant")
 	alice.mustIQ("set", room, `<query xmlns='`+nsMUCAdmin+`'>`+
 		`<item jid='bob@localhost' affiliation='member' nick='Robert'/>`+
 		`<item jid='carol@localhost' affiliation='admin'/>`+
@@ -959,6 +972,7 @@ func TestMUCPersistentRoomRestart(t *testing.T) {
 		t.Fatalf("bob's view of the room before the restart: %s", dump(j.others))
 	}
 	aliceID := occupantID(j.others[0])
+	alice.say(room, "before", "Said before the restart")
 	alice.roomSync(room)
 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -1022,6 +1036,25 @@ func TestMUCPersistentRoomRestart(t *testing.T) {
 	if got := attrOf(mucItem(j.others[0]), "jid"); got != alice.jid {
 		t.Errorf("alice's real JID as bob sees it in the non-anonymous room: %q, want %s", got, alice.jid)
 	}
+	// The room archive kept the message (XEP-0313 on the room JID).
+	bob.send(`<iq type='set' id='arch' to='` + room + `'><query xmlns='urn:xmpp:mam:2' queryid='a1'/></iq>`)
+	got := bob.take("the archived message", func(el *xmppcore.Element) bool {
+		return el.Local == xmppcore.Message && el.Attr("from") == room && descend(el, "urn:xmpp:mam:2", "result") != nil
+	})
+	var fwd *xmppcore.Element
+	if f := descend(got, "urn:xmpp:mam:2", "result", "urn:xmpp:forward:0", "forwarded"); f != nil {
+		for c := range f.Children() {
+			if c.Local == xmppcore.Message {
+				fwd = c
+			}
+		}
+	}
+	if fwd == nil || !strings.Contains(fwd.String(), "Said before the restart") || fwd.Attr("from") != occ("Queen") {
+		t.Errorf("the room archive after the restart: %s", got)
+	}
+	bob.take("the archive query's answer", func(el *xmppcore.Element) bool {
+		return el.Local == xmppcore.IQ && el.Attr("id") == "arch" && el.Attr("type") == "result"
+	})
 }
 
 // equalForms compares two forms' fields and values.
