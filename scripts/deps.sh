@@ -37,6 +37,11 @@ if command -v npm >/dev/null 2>&1; then
     echo "installing web/chat npm packages"
     (cd web/chat && npm ci --no-audit --no-fund --ignore-scripts)
   fi
+  # The BOSH test client of interop/ (strophe.js), likewise.
+  if [ ! -e interop/testdata/bosh/node_modules/.package-lock.json ] || [ interop/testdata/bosh/package-lock.json -nt interop/testdata/bosh/node_modules/.package-lock.json ]; then
+    echo "installing interop/testdata/bosh npm packages"
+    (cd interop/testdata/bosh && npm ci --no-audit --no-fund --ignore-scripts)
+  fi
 fi
 
 # PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres and a
