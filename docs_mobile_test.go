@@ -262,4 +262,13 @@ func checkInviteSubscription(t *testing.T, p *probe) {
 	admin.Send(`<presence/>`)
 	c.Send(`<presence/>`)
 	c.Expect(isPresence("admin@localhost/r", ""))
+	// An existing user's subscription request with a contact token is
+	// approved at once, and the inviter asks back.
+	_, token = runInvite(t, admin)
+	srv.AddUser(t, "x0379b", testPassword)
+	b, _ := xmpptest.Login(t, srv, "x0379b", testPassword, "r")
+	b.Send(`<presence/>`)
+	b.Send(`<presence type='subscribe' to='admin@localhost'><preauth xmlns='urn:xmpp:pars:0' token='` + token + `'/></presence>`)
+	b.Expect(isPresence("admin@localhost", "subscribe"))
+	b.Expect(isPresence("admin@localhost", "subscribed"))
 }

@@ -21,8 +21,16 @@
 // their SHA-256 (storage.Invites), with the expiry (Options.TTL), and a
 // purge deletes expired invitations hourly.
 //
-// Redeeming a token is the registration module's business (register/:
-// the pre-auth IQ of XEP-0445 and the account creation with the mutual
-// subscription); this package only creates invitations. It must not log
+// A contact invitation's token in a subscription request from an existing
+// user (<presence type='subscribe'><preauth xmlns='urn:xmpp:pars:0'
+// token='…'/></presence>, XEP-0379 §3.4) is redeemed here, ahead of the
+// presence module: the inviter pre-approves the requester (RFC 6121
+// §3.4), so the request is answered subscribed at once, and a request
+// from the inviter goes back. Redeeming a token at registration is the
+// registration module's business (register/: the pre-auth IQ of XEP-0445
+// and the account creation with the mutual subscription).
+//
+// The module also owns the ad-hoc command service (module/adhoc) and
+// registers its IQ handler, feature and disco hook. It must not log
 // tokens.
 package invites

@@ -26,6 +26,7 @@ const (
 	NodeInvite        = "urn:xmpp:invite#invite"
 	NodeCreateAccount = "urn:xmpp:invite#create-account"
 	FormType          = "urn:xmpp:invite#invitation"
+	NSPreAuth         = "urn:xmpp:pars:0" // XEP-0379
 )
 
 // DefaultTTL is how long an invitation stays valid when Options.TTL is
@@ -43,8 +44,18 @@ type Store interface {
 	PurgeInvites(ctx context.Context, now time.Time) (int, error)
 }
 
+// ModuleStore is what the module needs besides Store: redeeming contact
+// invitations in subscription requests (XEP-0379).
+type ModuleStore interface {
+	Store
+	Invite(ctx context.Context, host, tokenHash string, now time.Time) (storage.Invite, error)
+	TakeInvite(ctx context.Context, host, tokenHash string, now time.Time) (storage.Invite, error)
+	UpdateRosterItem(ctx context.Context, host, username, contact string,
+		f func(cur *storage.RosterItem) (*storage.RosterItem, error)) (*storage.RosterItem, int64, error)
+}
+
 var (
-	_ Store         = storage.Store(nil)
+	_ ModuleStore   = storage.Store(nil)
 	_ module.Module = (*Invites)(nil)
 )
 
@@ -67,7 +78,8 @@ type Options struct {
 // Invites is the XEP-0401 module: the two ad-hoc commands that create
 // invitations, and the purge of expired ones.
 type Invites struct {
-	store Store
+	store ModuleStore
+	rt    *router.Router
 	cmds  *adhoc.Service
 	opts  Options
 	log   *slog.Logger
@@ -79,7 +91,7 @@ type Invites struct {
 }
 
 // New returns the module, which adds its commands to cmds.
-func New(store Store, cmds *adhoc.Service, opts Options) *Invites {
+func New(store ModuleStore, cmds *adhoc.Service, opts Options) *Invites {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultTTL
 	}
@@ -95,7 +107,9 @@ func (*Invites) Name() string { return "invites" }
 // Register adds the commands, and runs the command service: the command
 // IQ, its disco feature and the discovery of commands.
 func (m *Invites) Register(r *module.Registrar) error {
-	m.log = r.Logger
+	m.log, m.rt = r.Logger, r.Router
+	// Ahead of the presence module, which then finds the pre-approval.
+	r.Hook(router.EventPresenceBare, router.PriorityDefault+10, m.onSubscribe)
 	r.IQ("set", adhoc.NS, "command", module.Server, func(ctx context.Context, iq *module.IQ) (*xmppcore.Element, error) {
 		el, err := m.cmds.Execute(ctx, adhoc.Exec{From: iq.From, To: iq.To, Local: iq.Origin != nil, Payload: iq.Payload})
 		var ce *adhoc.Error
@@ -333,4 +347,59 @@ func newToken() string {
 		}
 	}
 	return string(out)
+}
+
+// onSubscribe redeems a contact invitation carried in a subscription
+// request (XEP-0379 §3.4, done by the inviter's server): with a valid
+// token of the addressed user's, the inviter pre-approves the requester
+// (RFC 6121 §3.4), so that the presence module answers subscribed at
+// once, and asks for the requester's presence in return. The token is
+// used up. Anything else goes on unchanged: a bad token is an ordinary
+// subscription request.
+func (m *Invites) onSubscribe(ctx context.Context, st *router.Stanza) bool {
+	if st.Kind() != xmppcore.Presence || st.Type() != "subscribe" || st.From.Localpart() == "" {
+		return false
+	}
+	pa := st.El.Child(NSPreAuth, "preauth")
+	if pa == nil || pa.Attr("token") == "" {
+		return false
+	}
+	inviter, contact := st.To.Bare(), st.From.Bare()
+	if contact.Equal(inviter) {
+		return false
+	}
+	host, hash, now := inviter.Domainpart(), storage.InviteTokenHash(pa.Attr("token")), m.opts.Now()
+	inv, err := m.store.Invite(ctx, host, hash, now)
+	if err != nil || inv.Inviter != inviter.Localpart() || inv.Username != "" {
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			m.log.Error("reading an invitation", "err", err)
+		}
+		m.log.Info("subscription with an invalid invitation token", "from", contact.String(), "to", inviter.String())
+		return false
+	}
+	if _, err := m.store.TakeInvite(ctx, host, hash, now); err != nil {
+		return false // used meanwhile
+	}
+	_, _, err = m.store.UpdateRosterItem(ctx, host, inviter.Localpart(), contact.String(),
+		func(cur *storage.RosterItem) (*storage.RosterItem, error) {
+			next := storage.RosterItem{JID: contact.String(), Subscription: storage.SubNone}
+			if cur != nil {
+				next = *cur
+			}
+			if next.Subscription == storage.SubNone || next.Subscription == storage.SubTo {
+				next.Approved = true
+			}
+			if next.Subscription == storage.SubNone || next.Subscription == storage.SubFrom {
+				next.PendingOut = true
+			}
+			return &next, nil
+		})
+	if err != nil {
+		m.log.Error("invitation: pre-approving", "inviter", inviter.String(), "contact", contact.String(), "err", err)
+		return false
+	}
+	m.log.Info("contact invitation redeemed", "inviter", inviter.String(), "contact", contact.String())
+	sub := xmppcore.New("", xmppcore.Presence, "type", "subscribe", "from", inviter.String(), "to", contact.String())
+	m.rt.Route(ctx, &router.Stanza{El: sub, From: inviter, To: contact, OnBehalf: true})
+	return false
 }

@@ -340,3 +340,44 @@ func TestDisabled(t *testing.T) {
 		t.Errorf("preauth with invites off: %s, want the not-authorized stream error", cond)
 	}
 }
+
+// An existing user who opens a contact invitation sends a subscription
+// request with the token (XEP-0379): the inviter's server approves it at
+// once and asks back; a wrong token is an ordinary request.
+func TestSubscriptionWithToken(t *testing.T) {
+	srv := start(t, func(c *config.Config) { c.Invites.AllowUsers = true })
+	srv.AddUser(t, "bob", password)
+	srv.AddUser(t, "carol", password)
+	alice, _ := xmpptest.Login(t, srv, "alice", password, "r")
+	alice.Send(`<presence/>`)
+	tok := token(t, field(inviteCommand(t, alice), "uri"))
+	isPresence := func(from, typ string) func(*xmppcore.Element) bool {
+		return func(el *xmppcore.Element) bool {
+			return el.Local == "presence" && el.Attr("from") == from && el.Attr("type") == typ
+		}
+	}
+
+	bob, _ := xmpptest.Login(t, srv, "bob", password, "r")
+	bob.Send(`<presence/>`)
+	bob.Send(`<presence type='subscribe' to='alice@localhost'><preauth xmlns='urn:xmpp:pars:0' token='` + tok + `'/></presence>`)
+	bob.Expect(isPresence("alice@localhost", "subscribe"))
+	bob.Expect(isPresence("alice@localhost", "subscribed"))
+	bob.Send(`<presence type='subscribed' to='alice@localhost'/>`)
+	bob.Expect(isPresence("alice@localhost/r", ""))
+	request(t, bob, "get", "localhost", `<ping xmlns='urn:xmpp:ping'/>`)
+	if r := roster(t, srv, "alice"); r["bob@localhost"] != storage.SubBoth {
+		t.Errorf("alice's roster %v, want bob with both", r)
+	}
+	if r := roster(t, srv, "bob"); r["alice@localhost"] != storage.SubBoth {
+		t.Errorf("bob's roster %v, want alice with both", r)
+	}
+
+	// The token is used up: carol's request with it waits for alice.
+	carol, _ := xmpptest.Login(t, srv, "carol", password, "r")
+	carol.Send(`<presence type='subscribe' to='alice@localhost'><preauth xmlns='urn:xmpp:pars:0' token='` + tok + `'/></presence>`)
+	alice.Expect(isPresence("carol@localhost", "subscribe"))
+	request(t, carol, "get", "localhost", `<ping xmlns='urn:xmpp:ping'/>`)
+	if r := roster(t, srv, "alice"); r["carol@localhost"] == storage.SubFrom || r["carol@localhost"] == storage.SubBoth {
+		t.Errorf("a used token approved carol: %v", r)
+	}
+}
