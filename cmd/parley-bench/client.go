@@ -104,11 +104,15 @@ type Session struct {
 	ID  int    // index of the account
 	JID string // the bound full JID
 
-	nc  net.Conn // TCP
-	c   net.Conn // TCP or TLS over it
-	rd  *xmppcore.Reader
-	wmu sync.Mutex
-	cfg *ClientConfig
+	nc net.Conn // TCP
+	c  net.Conn // TCP or TLS over it
+	br *xmppcore.ByteReader
+	rd *xmppcore.Reader
+	// Mech is the SASL mechanism used (the first of ClientConfig.Mech's
+	// list that the server offered).
+	Mech string
+	wmu  sync.Mutex
+	cfg  *ClientConfig
 
 	closing bool // under wmu
 }
@@ -320,7 +324,8 @@ func (s *Session) openStream(phase string) (*xmppcore.Element, error) {
 	if err := s.send(hdr); err != nil {
 		return nil, wrapKind(phase, err)
 	}
-	s.rd = xmppcore.NewReader(s.c, xmppcore.Limits{MaxStanzaSize: s.cfg.MaxStanza})
+	s.br = xmppcore.NewByteReader(s.c, 0)
+	s.rd = xmppcore.NewReader(s.br, xmppcore.Limits{MaxStanzaSize: s.cfg.MaxStanza})
 	if _, err := s.rd.ReadHeader(); err != nil {
 		return nil, wrapKind(phase, err)
 	}
@@ -354,10 +359,19 @@ func (s *Session) authenticate(user string, features *xmppcore.Element) error {
 			offered = append(offered, strings.TrimSpace(ch.Text()))
 		}
 	}
-	if !slices.Contains(offered, s.cfg.Mech) {
+	// -mech may list several mechanisms, in order of preference.
+	name := ""
+	for _, m := range strings.Split(s.cfg.Mech, ",") {
+		if m = strings.TrimSpace(m); slices.Contains(offered, m) {
+			name = m
+			break
+		}
+	}
+	if name == "" {
 		return failf("sasl:not-offered", "%s not offered (offered: %s)", s.cfg.Mech, strings.Join(offered, " "))
 	}
-	mech, err := mechanism(s.cfg.Mech, s.cfg.Cache)
+	s.Mech = name
+	mech, err := mechanism(name, s.cfg.Cache)
 	if err != nil {
 		return failf("sasl:client", "%v", err)
 	}
@@ -373,7 +387,7 @@ func (s *Session) authenticate(user string, features *xmppcore.Element) error {
 	if err != nil {
 		return failf("sasl:client", "%v", err)
 	}
-	if err := s.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + s.cfg.Mech + `'>` + b64(resp) + `</auth>`); err != nil {
+	if err := s.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + name + `'>` + b64(resp) + `</auth>`); err != nil {
 		return wrapKind("sasl", err)
 	}
 	for {
@@ -395,7 +409,7 @@ func (s *Session) authenticate(user string, features *xmppcore.Element) error {
 				return wrapKind("sasl", err)
 			}
 		case el.Is(xmppcore.NSSASL, "success"):
-			if add := strings.TrimSpace(el.Text()); add != "" && add != "=" && strings.HasPrefix(s.cfg.Mech, "SCRAM-") {
+			if add := strings.TrimSpace(el.Text()); add != "" && add != "=" && strings.HasPrefix(name, "SCRAM-") {
 				in, err := base64.StdEncoding.DecodeString(add)
 				if err != nil {
 					return failf("sasl:bad-success", "%v", err)

@@ -118,6 +118,9 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 	if r.Wall > 0 {
 		res.Login.Rate = float64(ok) / r.Wall.Seconds()
 	}
+	if ok > 0 {
+		res.MechUsed = r.Sessions[0].Mech
+	}
 	for k, v := range r.Phases {
 		res.Login.Phases[k] = summarize(v)
 	}

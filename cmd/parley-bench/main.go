@@ -2,8 +2,13 @@
 // server speaking RFC 6120 client streams).
 //
 //	parley-bench login-idle [flags]   open N sessions, report login rate/latency, hold them idle, report server RSS per session
-//	parley-bench provision  [flags]   create bench accounts directly in Parley's storage
+//	parley-bench chat       [flags]   1:1 chat between pairs, open loop at -rate or closed loop (saturation)
+//	parley-bench presence   [flags]   rosters of mutual contacts, presence updates broadcast to them
+//	parley-bench mam        [flags]   fill archives, then XEP-0313 queries at a rate
+//	parley-bench muc-fanout [flags]   one room, N occupants, S senders
+//	parley-bench provision  [flags]   create bench accounts (Parley's storage, Prosody, ejabberd, any command)
 //	parley-bench table FILE.json...   print results written with -json as one Markdown table
+//	parley-bench compare -dir DIR     the side-by-side table of bench/compare.sh
 //
 // Every scenario logs in N accounts (-user pattern with %d, -first, -count)
 // over -tls plaintext|starttls|direct with -mech, at most -concurrency
@@ -63,8 +68,9 @@ func usage(w io.Writer) {
 	for _, s := range scenarios {
 		fmt.Fprintf(w, "  %-12s %s\n", s.Name(), s.Synopsis())
 	}
-	fmt.Fprintf(w, "  %-12s %s\n", "provision", "create bench accounts directly in Parley's storage (sqlite or postgres)")
+	fmt.Fprintf(w, "  %-12s %s\n", "provision", "create bench accounts: in Parley's storage, Prosody's files, through ejabberd's HTTP API, or with a command per account")
 	fmt.Fprintf(w, "  %-12s %s\n", "table", "print -json result files as one Markdown table")
+	fmt.Fprintf(w, "  %-12s %s\n", "compare", "print bench/compare.sh's side-by-side table from a directory of results")
 	fmt.Fprintf(w, "\nRun parley-bench <command> -h for its flags.\n")
 }
 
@@ -79,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProvision(rest, stdout, stderr)
 	case "table":
 		return cmdTable(rest, stdout, stderr)
+	case "compare":
+		return cmdCompare(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
@@ -103,7 +111,7 @@ func commonFlags(fs *flag.FlagSet, o *Options) (addrs, sources, tlsMode *string,
 	fs.IntVar(&o.Concurrency, "concurrency", 100, "logins in flight at most")
 	fs.DurationVar(&o.Ramp, "ramp", 0, "spread the login starts evenly over this `duration` (0: as fast as -concurrency allows)")
 	tlsMode = fs.String("tls", "starttls", "`mode`: starttls, direct (XEP-0368) or plaintext (the server must allow SASL without TLS)")
-	fs.StringVar(&o.Mech, "mech", "SCRAM-SHA-256", "SASL mechanism: "+strings.Join(knownMechanisms(), ", "))
+	fs.StringVar(&o.Mech, "mech", "SCRAM-SHA-256", "SASL mechanism, or a comma-separated list in order of preference (the first the server offers is used): "+strings.Join(knownMechanisms(), ", "))
 	fs.BoolVar(&o.ScramCache, "scram-cache", true, "derive SCRAM keys once per (password, salt, iterations) instead of one PBKDF2 per login (false: mellium's mechanisms as they are)")
 	fs.StringVar(&o.TLSGroups, "tls-groups", "", "TLS key exchange groups to offer, comma-separated: x25519mlkem768, x25519, p256, p384 (default: Go's)")
 	sources = fs.String("source", "", "comma-separated local `addresses` to connect from, round robin (e.g. 127.0.0.2,127.0.0.3: one address runs out of ports near 28,000 connections)")
@@ -151,11 +159,14 @@ func (o *Options) finish(addrs, sources, tlsMode, pidfile string) error {
 	if o.Count < 1 || o.Concurrency < 1 || o.First < 0 {
 		return errors.New("-count and -concurrency must be positive, -first not negative")
 	}
-	if _, err := mechanism(o.Mech, newKeyCache()); err != nil {
-		return err
-	}
-	if strings.HasSuffix(o.Mech, "-PLUS") && o.TLS == Plaintext {
-		return errors.New("-PLUS mechanisms need TLS")
+	for _, m := range strings.Split(o.Mech, ",") {
+		m = strings.TrimSpace(m)
+		if _, err := mechanism(m, newKeyCache()); err != nil {
+			return err
+		}
+		if strings.HasSuffix(m, "-PLUS") && o.TLS == Plaintext {
+			return errors.New("-PLUS mechanisms need TLS")
+		}
 	}
 	if o.Mech == "PLAIN" && o.TLS == Plaintext {
 		fmt.Fprintln(os.Stderr, "parley-bench: warning: PLAIN without TLS; most servers refuse it")

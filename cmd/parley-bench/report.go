@@ -20,6 +20,7 @@ type Result struct {
 	Domain      string    `json:"domain"`
 	TLS         string    `json:"tls"`
 	Mech        string    `json:"mech"`
+	MechUsed    string    `json:"mech_used,omitempty"`
 	Count       int       `json:"count"`
 	Concurrency int       `json:"concurrency"`
 	Ramp        string    `json:"ramp,omitempty"`
@@ -35,6 +36,7 @@ type Result struct {
 	Notes  []string     `json:"notes,omitempty"`
 	Server *ServerStats `json:"server,omitempty"`
 	MUC    *MUCResult   `json:"muc,omitempty"`
+	Load   *LoadResult  `json:"load,omitempty"`
 }
 
 // LoginResult describes the ramp.
@@ -99,7 +101,11 @@ func (r *Result) Print(w io.Writer) {
 	if r.Label != "" {
 		title += " [" + r.Label + "]"
 	}
-	p("== %s: %s %s, %d sessions, %d logins in flight", title, r.TLS, r.Mech, r.Count, r.Concurrency)
+	mech := r.Mech
+	if r.MechUsed != "" && r.MechUsed != r.Mech {
+		mech += " (used " + r.MechUsed + ")"
+	}
+	p("== %s: %s %s, %d sessions, %d logins in flight", title, r.TLS, mech, r.Count, r.Concurrency)
 	l := r.Login
 	p("logins:        %d ok, %d failed of %d in %.2f s: %.0f logins/s", l.OK, l.Failed, l.Attempted, l.WallSeconds, l.Rate)
 	p("latency (ms):  p50 %.2f  p90 %.2f  p99 %.2f  max %.2f", l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Latency.Max)
@@ -143,6 +149,9 @@ func (r *Result) Print(w io.Writer) {
 	if r.MUC != nil {
 		r.MUC.print(p, r.CPU)
 	}
+	if r.Load != nil {
+		r.Load.print(p)
+	}
 	if r.Server != nil && r.Server.Goroutines > 0 {
 		p("server:        %d goroutines (pprof)", r.Server.Goroutines)
 	}
@@ -176,6 +185,9 @@ func cmdTable(args []string, stdout, stderr io.Writer) int {
 	}
 	if allMUC(fs.Args()) {
 		return mucTable(fs.Args(), stdout, stderr)
+	}
+	if allLoad(fs.Args()) {
+		return loadTable(fs.Args(), stdout, stderr)
 	}
 	fmt.Fprintln(stdout, "| label | tls | mech | sessions | ok | logins/s | p50 ms | p99 ms | max ms | server CPU ms/login | tool CPU ms/login | other CPU % | KiB/session after ramp | settled | end of hold | errors |")
 	fmt.Fprintln(stdout, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")

@@ -29,7 +29,7 @@ type Scenario interface {
 }
 
 // scenarios are the subcommands that run a load.
-var scenarios = []Scenario{&loginIdle{}, &mucFanout{}}
+var scenarios = []Scenario{&loginIdle{}, &mucFanout{}, &chat{}, &presenceChurn{}, &mamQuery{}}
 
 // Env is what a scenario runs with.
 type Env struct {

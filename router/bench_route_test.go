@@ -1,0 +1,90 @@
+package router_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
+
+	"parley.im/parley/router"
+	"parley.im/parley/xmppcore"
+)
+
+// countingSession is a bound session that only counts what it is sent, so
+// that the benchmarks measure the router and not a recorder.
+type countingSession struct {
+	j jid.JID
+	n atomic.Int64
+}
+
+func (s *countingSession) JID() jid.JID                { return s.j }
+func (s *countingSession) Send(*xmppcore.Element) bool { s.n.Add(1); return true }
+func (s *countingSession) Close(stream.Error, string)  {}
+func (s *countingSession) sent() int64                 { return s.n.Load() }
+
+// benchRouter binds n available sessions u0..u(n-1)@example.org/r and
+// returns them.
+func benchRouter(b *testing.B, n int) (*router.Router, []*countingSession) {
+	b.Helper()
+	r := router.New(router.Config{Hosts: []string{"example.org"}})
+	pres, err := xmppcore.Parse([]byte(`<presence/>`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sessions := make([]*countingSession, n)
+	for i := range sessions {
+		s := &countingSession{j: jid.MustParse(fmt.Sprintf("u%d@example.org/r", i))}
+		if _, err := r.Bind(s); err != nil {
+			b.Fatal(err)
+		}
+		r.SetPresence(s, pres)
+		sessions[i] = s
+	}
+	return r, sessions
+}
+
+// benchRoute routes one chat message from u0 to u1 per iteration, to the
+// bare or the full JID, among 10,000 bound sessions: the router's part of
+// 1:1 chat (no modules, no hooks).
+func benchRoute(b *testing.B, to string) {
+	r, sessions := benchRouter(b, 10000)
+	el, err := xmppcore.Parse([]byte(`<message type='chat' id='m1' to='` + to + `'><body>Art thou not Romeo, and a Montague?</body></message>`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	from, dest := sessions[0], sessions[1]
+	toJID := jid.MustParse(to)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Route(ctx, &router.Stanza{El: el, From: from.JID(), To: toJID, Origin: from})
+	}
+	if dest.sent() == 0 {
+		b.Fatal("nothing delivered")
+	}
+}
+
+func BenchmarkRouteMessageBare(b *testing.B) { benchRoute(b, "u1@example.org") }
+func BenchmarkRouteMessageFull(b *testing.B) { benchRoute(b, "u1@example.org/r") }
+
+// BenchmarkRouteParallel routes between many pairs from every P, as many
+// sessions do at once: contention on the registry's shards.
+func BenchmarkRouteParallel(b *testing.B) {
+	r, sessions := benchRouter(b, 10000)
+	el, err := xmppcore.Parse([]byte(`<message type='chat' id='m1'><body>hello</body></message>`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 2
+		for pb.Next() {
+			i = (i + 2) % len(sessions)
+			from, to := sessions[i], sessions[i+1]
+			r.Route(ctx, &router.Stanza{El: el, From: from.JID(), To: to.JID().Bare(), Origin: from})
+		}
+	})
+}
