@@ -433,3 +433,29 @@ func TestImportant(t *testing.T) {
 		}
 	}
 }
+
+// FuzzImportant feeds messages of any shape to the filter and the summary,
+// which read what remote senders wrote.
+func FuzzImportant(f *testing.F) {
+	for _, s := range []string{
+		`<message type='chat'><body>hi</body></message>`,
+		`<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' from='a@b/c'><body>x</body></message></forwarded></received></message>`,
+		`<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><received xmlns='urn:xmpp:carbons:2'/></message></forwarded></received></message>`,
+		`<message from='@@'><encrypted xmlns='urn:xmpp:omemo:2'/></message>`,
+	} {
+		f.Add(s)
+	}
+	m := New(nil, Options{IncludeBody: true, IncludeSender: true})
+	f.Fuzz(func(t *testing.T, s string) {
+		el, err := xmppcore.Parse([]byte(s))
+		if err != nil {
+			return
+		}
+		if Important(el) {
+			x := m.summary(el)
+			if formType(x) != NSSummary {
+				t.Errorf("summary without its FORM_TYPE: %s", x)
+			}
+		}
+	})
+}

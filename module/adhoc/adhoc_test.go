@@ -196,3 +196,35 @@ func TestFormHelpers(t *testing.T) {
 		t.Error("Value of no form")
 	}
 }
+
+// FuzzExecute runs command payloads of any shape from a local user.
+func FuzzExecute(f *testing.F) {
+	for _, s := range []string{
+		`<command xmlns='http://jabber.org/protocol/commands' node='ask' action='execute'/>`,
+		`<command xmlns='http://jabber.org/protocol/commands' node='ask' sessionid='x' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='name'/></x></command>`,
+		`<command xmlns='http://jabber.org/protocol/commands' node='echo' action='cancel'/>`,
+	} {
+		f.Add(s)
+	}
+	s := New()
+	s.Add(Command{Node: "echo", Run: func(context.Context, *Request) (*Response, error) { return &Response{}, nil }})
+	s.Add(Command{Node: "ask", Run: func(_ context.Context, req *Request) (*Response, error) {
+		if req.State == nil {
+			return &Response{Executing: true, State: 1}, nil
+		}
+		v, _ := Value(req.Form, "name")
+		_, _ = Bool(req.Form, "name", false)
+		return &Response{Notes: []Note{{"info", v}}}, nil
+	}})
+	from, to := jid.MustParse("alice@example.org/a"), jid.MustParse("example.org")
+	f.Fuzz(func(t *testing.T, x string) {
+		el, err := xmppcore.Parse([]byte(x))
+		if err != nil {
+			return
+		}
+		res, err := s.Execute(context.Background(), Exec{From: from, To: to, Local: true, Payload: el})
+		if err == nil && res == nil {
+			t.Errorf("no answer and no error for %s", x)
+		}
+	})
+}
