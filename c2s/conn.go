@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
 	"parley.im/parley/auth"
@@ -50,19 +51,17 @@ type conn struct {
 	headerSent bool
 
 	// Session state, after bind.
-	out            *outQueue
-	quit           chan struct{}
-	closeOnce      sync.Once
-	closing        atomic.Bool
-	inSession      atomic.Bool
-	closeErr       stream.Error
-	closeText      string
-	writing        atomic.Bool   // a writer goroutine runs
-	writerDone     chan struct{} // closed once the stream's end is written (or writing failed)
-	writerDoneOnce sync.Once
-	pingOut        atomic.Bool
-	lastTotal      int64
-	pingSeq        atomic.Uint64
+	out       *outQueue
+	quit      chan struct{}
+	closeOnce sync.Once
+	closing   atomic.Bool
+	inSession atomic.Bool
+	closeErr  stream.Error
+	closeText string
+	writing   atomic.Bool // a writer goroutine runs
+	pingOut   atomic.Bool
+	lastTotal int64
+	pingSeq   atomic.Uint64
 
 	// Framed transports (WebSocket, BOSH): fc is set, nc, c, br and rd are
 	// nil, and the idle timer stands in for read deadlines.
@@ -75,10 +74,37 @@ type conn struct {
 	idleTimer   *time.Timer
 	frameOffs   []int    // writer scratch: frame boundaries in the batch buffer
 	frameSlots  [][]byte // writer scratch: the frames of the batch
+
+	// tmu guards the transport fields (nc, c, br, rd, fc, finfo,
+	// idleTimer, timerGen, framedEnded) against the goroutines that are
+	// not the reader: a resumption moves a transport from one conn to
+	// another, and a detached session drops its transport.
+	tmu      sync.Mutex
+	timerGen uint64 // bumped when the transport changes: stale timers do nothing
+
+	// Writers: started under wstart only while inSession, so that letting
+	// go of the transport can wait for them.
+	wstart  sync.Mutex
+	writers sync.WaitGroup
+	wdead   atomic.Bool // a write failed: no writer starts on this transport
+
+	// Stream management (sm.go).
+	sm           atomic.Pointer[smState]
+	smu          sync.Mutex    // guards attached, claimed, ended, expireTimer, readerDone
+	attached     bool          // a reader runs the session on a transport
+	claimed      bool          // a resumption is taking the session over
+	ended        bool          // the session is over for good
+	expireTimer  *time.Timer   // runs out the resumption timeout
+	readerDone   chan struct{} // closed when the current reader has let go of its transport
+	detached     atomic.Bool   // waiting for resumption, without a transport
+	ran          atomic.Bool   // the session ran once (the bound hooks ran)
+	resumeTarget *conn         // on a new stream: the session <resume/> took over
+	closeApp     []byte        // application condition in the closing stream error
+	carrier      *conn         // the connection whose transport runs this session (under srv.mu)
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr) *conn {
-	return &conn{srv: s, nc: nc, c: nc, ip: ip, quit: make(chan struct{}), writerDone: make(chan struct{})}
+	return &conn{srv: s, nc: nc, c: nc, ip: ip, quit: make(chan struct{})}
 }
 
 // errClosedBy marks a stream the peer or the server closed on purpose, as
@@ -89,6 +115,7 @@ var errPeerClosed = errors.New("c2s: peer closed the stream")
 type streamFail struct {
 	se   stream.Error
 	text string // sent to the client: no secrets, no internals
+	app  []byte // an application-specific condition element, or nil
 }
 
 func (f *streamFail) Error() string { return "stream error " + f.se.Err + ": " + f.text }
@@ -111,7 +138,7 @@ func (c *conn) serve(ctx context.Context, direct bool) {
 	}
 	c.deadline = time.Now().Add(c.srv.cfg.NegotiationTimeout)
 	if c.fc != nil {
-		c.startFramedTimer()
+		c.startFramedTimer(c.srv.cfg.NegotiationTimeout)
 	} else {
 		_ = c.nc.SetDeadline(c.deadline)
 	}
@@ -122,8 +149,12 @@ func (c *conn) serve(ctx context.Context, direct bool) {
 	}
 	log = log.With("jid", c.jid.String())
 	log.Info("session started", "tls", c.tlsVersion())
-	err = c.runSession(ctx)
-	c.endSession(ctx, err, log)
+	if t := c.resumeTarget; t != nil {
+		// <resume/>: the old session goes on on this transport.
+		t.live(ctx, c.srv.log.With("remote", t.remoteAddr(), "jid", t.jid.String()))
+		return
+	}
+	c.live(ctx, log)
 }
 
 // finish sends the stream error an error calls for, closes the stream and
@@ -140,6 +171,7 @@ func (c *conn) finish(err error, log interface {
 		log.Info("TLS handshake failed", "err", tf.err)
 	case errors.As(err, &sf):
 		log.Info("stream closed with error", "condition", sf.se.Err, "reason", sf.text)
+		c.closeApp = sf.app
 		c.writeClose(sf.se, sf.text)
 	case isStreamErr:
 		log.Info("stream closed with error", "condition", se.Err, "reason", err.Error())
@@ -153,16 +185,30 @@ func (c *conn) finish(err error, log interface {
 	c.closeTransport()
 }
 
-// closeTransport closes the connection or the framed transport.
+// closeTransport closes the connection or the framed transport, if the
+// session still has one.
 func (c *conn) closeTransport() {
-	if c.fc != nil {
-		if c.idleTimer != nil {
-			c.idleTimer.Stop()
-		}
-		_ = c.fc.Close()
-		return
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
 	}
-	c.nc.Close()
+	switch {
+	case c.fc != nil:
+		_ = c.fc.Close()
+	case c.nc != nil:
+		c.nc.Close()
+	}
+}
+
+// streamErrorBytes is <stream:error/> with the application condition
+// (closeApp) when there is one.
+func (c *conn) streamErrorBytes(se stream.Error, text string) []byte {
+	b := xmppcore.StreamErrorBytes(se, text)
+	if c.closeApp != nil {
+		b = insertAt(b, len(b)-len("</stream:error>"), string(c.closeApp))
+	}
+	return b
 }
 
 // remoteAddr names the peer for logs.
@@ -210,7 +256,7 @@ func (c *conn) writeClose(se stream.Error, text string) {
 		b = c.appendHeader(b)
 	}
 	if se.Err != "" {
-		b = append(b, xmppcore.StreamErrorBytes(se, text)...)
+		b = append(b, c.streamErrorBytes(se, text)...)
 	}
 	b = append(b, "</stream:stream>"...)
 	_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -427,6 +473,7 @@ func (c *conn) appendFeatures(b []byte) []byte {
 	default:
 		f.Append(xmppcore.New(xmppcore.NSBind, "bind"))
 		f.Append(xmppcore.New(xmppcore.NSSession, "session").Append(xmppcore.New(xmppcore.NSSession, "optional")))
+		f.Append(xmppcore.New(nsStreamMgmt, "sm")) // XEP-0198, sm.go
 		if extra := c.srv.deps.PostAuthFeatures; extra != nil {
 			f.Append(extra()...)
 		}
@@ -502,6 +549,25 @@ func (c *conn) negotiateFeatures(ctx context.Context) (restart bool, err error) 
 			}
 			bound, err := c.handlePreBindIQ(ctx, el)
 			if err != nil || bound {
+				return false, err
+			}
+		case el.Is(nsStreamMgmt, "resume") && c.user != "":
+			reply, err := c.smResume(ctx, el)
+			if err != nil {
+				return false, err
+			}
+			if t := c.resumeTarget; t != nil {
+				// The transport is the old session's now. A failed write
+				// shows again to its reader, which detaches it again.
+				_ = t.writeElement(reply)
+				return false, nil
+			}
+			if err := c.writeElement(reply); err != nil {
+				return false, err
+			}
+		case el.Is(nsStreamMgmt, "enable") && c.user != "":
+			// XEP-0198 §3: only after bind.
+			if err := c.writeElement(smFailed(stanza.UnexpectedRequest)); err != nil {
 				return false, err
 			}
 		default:

@@ -157,6 +157,11 @@ func (c *conn) readFrameElement() (*xmppcore.Element, error) {
 		if c.closing.Load() {
 			return nil, &streamFail{se: c.closeErr, text: c.closeText}
 		}
+		if errors.Is(err, io.EOF) {
+			// Only <close/> ends a framed stream cleanly: a transport
+			// that ends without it was lost.
+			return nil, fmt.Errorf("%w: %s transport ended without <close/>", io.ErrUnexpectedEOF, c.finfo.Transport)
+		}
 		return nil, err
 	}
 	c.frameCount.Add(1)
@@ -264,6 +269,12 @@ func (c *conn) writeFrames(frames ...[]byte) error {
 // writeFramedEnd writes the final frames (an error, if any, then <close/>)
 // once, and closes the transport.
 func (c *conn) writeFramedEnd(pending [][]byte, se stream.Error, text string) {
+	c.tmu.Lock()
+	fc := c.fc
+	c.tmu.Unlock()
+	if fc == nil {
+		return // the transport was moved or dropped
+	}
 	c.wmu.Lock()
 	if !c.framedEnded {
 		c.framedEnded = true
@@ -275,37 +286,56 @@ func (c *conn) writeFramedEnd(pending [][]byte, se stream.Error, text string) {
 			frames = append(frames, streamErrorFrame(se, text))
 		}
 		frames = append(frames, closeFrame)
-		_ = c.fc.WriteFrames(frames)
+		_ = fc.WriteFrames(frames)
 	}
 	c.wmu.Unlock()
-	_ = c.fc.Close()
+	_ = fc.Close()
 }
 
-// startFramedTimer runs the negotiation timeout of a framed stream, which
-// has no read deadline to carry it.
-func (c *conn) startFramedTimer() {
-	d := c.srv.cfg.NegotiationTimeout
-	c.idleTimer = time.AfterFunc(d, c.onFramedTimer)
+// startFramedTimer starts the timer that stands in for read deadlines on
+// a framed transport, first for the negotiation timeout. It is tied to
+// the current transport: once the transport changes (timerGen), it does
+// nothing.
+func (c *conn) startFramedTimer(d time.Duration) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	gen := c.timerGen
+	var t *time.Timer
+	t = time.AfterFunc(time.Hour, func() { c.onFramedTimer(gen, t) })
+	t.Stop()
+	c.idleTimer = t
+	t.Reset(d)
 }
 
 // onFramedTimer is the framed counterpart of the read deadline: during
 // negotiation it ends the stream; in a session it pings a silent client and
-// ends the session if the silence goes on.
-func (c *conn) onFramedTimer() {
-	if c.closing.Load() {
+// ends the session if the silence goes on (a resumable session only loses
+// its transport).
+func (c *conn) onFramedTimer(gen uint64, t *time.Timer) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if gen != c.timerGen || c.closing.Load() {
+		return
+	}
+	if !c.ran.Load() {
+		c.Close(stream.ConnectionTimeout, "negotiation took too long")
 		return
 	}
 	if !c.inSession.Load() {
-		c.Close(stream.ConnectionTimeout, "negotiation took too long")
 		return
 	}
 	if n := c.frameCount.Load(); n != c.lastFrames.Load() {
 		c.lastFrames.Store(n)
 		c.pingOut.Store(false)
-		c.idleTimer.Reset(c.srv.cfg.IdleTimeout)
+		t.Reset(c.srv.cfg.IdleTimeout)
 		return
 	}
 	if c.pingOut.Load() {
+		if c.resumable() {
+			// Half dead: drop the transport; the reader detaches.
+			_ = c.fc.Close()
+			return
+		}
 		c.Close(stream.ConnectionTimeout, "no answer to ping")
 		return
 	}
@@ -315,5 +345,5 @@ func (c *conn) onFramedTimer() {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	c.idleTimer.Reset(timeout)
+	t.Reset(timeout)
 }

@@ -1,6 +1,10 @@
 package c2s
 
-import "parley.im/parley/xmppcore"
+import (
+	"mellium.im/xmpp/stream"
+
+	"parley.im/parley/xmppcore"
+)
 
 // Observer is told what the c2s server does, for metrics. Its methods run
 // on the hot path (every stanza in and out): they must be cheap, must not
@@ -21,10 +25,24 @@ type Observer interface {
 	QueueDrop()
 }
 
-// countOut tells the observer about an element being written, if it is a
-// stanza.
+// countOut is told about every element the writer is about to write: the
+// observer counts stanzas, stream management keeps them until they are
+// acknowledged (and starts counting at its <enabled/>).
 func (c *conn) countOut(el *xmppcore.Element) {
-	if o := c.srv.deps.Observer; o != nil && xmppcore.IsStanza(el) {
+	sm := c.sm.Load()
+	if !xmppcore.IsStanza(el) {
+		if sm != nil && el == sm.enabled {
+			sm.mu.Lock()
+			sm.counting = true
+			sm.mu.Unlock()
+		}
+		return
+	}
+	if o := c.srv.deps.Observer; o != nil {
 		o.StanzaOut(el.Local)
+	}
+	if sm != nil && sm.wrote(el) {
+		c.srv.log.Warn("too many unacknowledged stanzas; closing the session", "jid", c.jid.String(), "max", sm.max)
+		c.Close(stream.ResourceConstraint, "too many unacknowledged stanzas")
 	}
 }

@@ -62,3 +62,18 @@ func (q *outQueue) len() int {
 	defer q.mu.Unlock()
 	return len(q.items) - q.head
 }
+
+// pushFront puts els, in order, before what waits, whatever the bound:
+// they were taken out of the queue before (stanzas to resend after a
+// stream resumption).
+func (q *outQueue) pushFront(els []*xmppcore.Element) {
+	if len(els) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rest := q.items[q.head:]
+	items := make([]*xmppcore.Element, 0, len(els)+len(rest))
+	items = append(append(items, els...), rest...)
+	q.items, q.head = items, 0
+}

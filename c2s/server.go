@@ -40,6 +40,15 @@ type Config struct {
 	MaxAuthAttempts int
 	ScramIterations int // what new credentials get; shown for unknown users
 	FakeSaltKey     []byte
+
+	// XEP-0198 stream management (sm.go). SMResumeTimeout is how long a
+	// session whose transport was lost waits to be resumed (0: sessions
+	// are not resumable); SMMaxUnacked bounds the stanzas written and not
+	// yet acknowledged (the session is closed beyond it); SMLocation, when
+	// set, is the address clients are told to reconnect to.
+	SMResumeTimeout time.Duration
+	SMMaxUnacked    int
+	SMLocation      string
 	// SASL2 configures XEP-0388 SASL2, XEP-0386 Bind2 and XEP-0484 FAST
 	// (sasl2.go).
 	SASL2 SASL2Config
@@ -73,6 +82,11 @@ type Deps struct {
 	// Observer, when set, is told about sessions, stanzas, logins and
 	// queue overflows (metrics).
 	Observer Observer
+	// AckBarrier, when set, is called before the server acknowledges
+	// (XEP-0198 <a/>) messages a client sent: it returns once what the
+	// modules queued for storage (the archive's writer) is stored, so that
+	// an acknowledged message is durable.
+	AckBarrier func(ctx context.Context)
 }
 
 // Server accepts and runs client connections.
@@ -95,6 +109,15 @@ type Server struct {
 	perIP     map[netip.Addr]int
 	closing   bool
 	wg        sync.WaitGroup
+
+	// Resumable sessions by stream management id (sm.go).
+	smMu  sync.Mutex
+	smIDs map[string]*conn
+	// Detached sessions end under expMu's read lock; Shutdown takes the
+	// write lock once it has ended them all, so that none is rerouting
+	// while storage closes.
+	expMu     sync.RWMutex
+	expClosed bool
 }
 
 // New returns a c2s server; Listen binds its addresses, Serve runs them.
@@ -114,8 +137,11 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
+	if cfg.SMMaxUnacked <= 0 {
+		cfg.SMMaxUnacked = 2 * cfg.QueueSize
+	}
 	return &Server{cfg: cfg, deps: deps, log: deps.Logger.With("component", "c2s"),
-		conns: make(map[*conn]struct{}), perIP: make(map[netip.Addr]int),
+		conns: make(map[*conn]struct{}), perIP: make(map[netip.Addr]int), smIDs: make(map[string]*conn),
 		stopTicketRotation: make(chan struct{})}
 }
 
@@ -286,6 +312,41 @@ func (s *Server) track(nc net.Conn, ip netip.Addr) (*conn, bool) {
 	return c, true
 }
 
+// swapTracked replaces from by to in the set of connections Shutdown
+// closes, when a resumption moves from's transport into an older session.
+func (s *Server) swapTracked(from, to *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[from]; ok {
+		delete(s.conns, from)
+		s.conns[to] = struct{}{}
+		to.carrier = from
+	}
+}
+
+// restoreCarrier undoes swapTracked once the session has let go of the
+// transport: the connection that carried it is tracked again, until its
+// goroutine ends.
+func (s *Server) restoreCarrier(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.carrier == nil {
+		return
+	}
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.conns[c.carrier] = struct{}{}
+	}
+	c.carrier = nil
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -321,20 +382,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.Close(stream.SystemShutdown, "the server is shutting down")
 	}
+	// Detached sessions end now, while storage is open: what they hold
+	// goes to offline storage.
+	s.smMu.Lock()
+	var detached []*conn
+	for _, c := range s.smIDs {
+		if c.detached.Load() {
+			detached = append(detached, c)
+		}
+	}
+	s.smMu.Unlock()
+	for _, c := range detached {
+		c.expire(ctx, "server shutdown")
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.closeTransport()
 		}
 		s.mu.Unlock()
 		<-done
-		return ctx.Err()
 	}
+	s.expMu.Lock()
+	s.expClosed = true
+	s.expMu.Unlock()
+	return ctx.Err()
 }
 
 // ConnCount returns the number of open client connections.

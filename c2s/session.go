@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,9 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 	}
 	if c.out.push(el) {
 		c.kickWriter()
+		if c.detached.Load() && el.Local == xmppcore.Message {
+			c.srv.deps.Router.MessageHeld(context.Background(), c, el)
+		}
 		return true
 	}
 	c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", c.out.max)
@@ -49,18 +53,35 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 // until the write timeout.
 const closeGrace = time.Second
 
+// closeWith is Close with an application-specific condition in the
+// stream error.
+func (c *conn) closeWith(se stream.Error, text string, app []byte) {
+	c.closeOnce.Do(func() { c.closeApp = app; c.doClose(se, text) })
+}
+
 // Close implements router.Session. The first reason given wins; the writer
 // flushes what is queued, sends the stream error and closes the connection.
 // A connection still negotiating sends the stream error from its reader.
 // Either way the connection is closed within closeGrace.
 func (c *conn) Close(se stream.Error, text string) {
-	c.closeOnce.Do(func() {
+	c.closeOnce.Do(func() { c.doClose(se, text) })
+}
+
+func (c *conn) doClose(se stream.Error, text string) {
+	{
 		c.closeErr, c.closeText = se, text
 		c.closing.Store(true)
 		close(c.quit)
 		switch {
 		case c.inSession.Load():
 			c.kickWriter() // someone must write the end of the stream
+		case c.detached.Load():
+			// No transport: the session just ends.
+			go c.expire(context.Background(), "closed: "+se.Err)
+			return
+		case c.ran.Load():
+			// Between transports (a resumption is moving it): the
+			// resumption sees closing and gives up.
 		case c.fc != nil:
 			// Still negotiating on a framed transport: write the end
 			// here (under the write lock), which also wakes the reader.
@@ -68,13 +89,17 @@ func (c *conn) Close(se stream.Error, text string) {
 		default:
 			// Still negotiating: there is no writer to tell; wake the
 			// reader, which ends the stream (onNegotiationTimeout).
-			_ = c.nc.SetReadDeadline(time.Now())
+			c.tmu.Lock()
+			if c.nc != nil {
+				_ = c.nc.SetReadDeadline(time.Now())
+			}
+			c.tmu.Unlock()
 		}
 		// The writer may be blocked on a client that does not read (the
 		// reason for most closes), or the reader on a deadline set again
 		// meanwhile: cut the connection if they have not finished by then.
 		time.AfterFunc(closeGrace, c.closeTransport)
-	})
+	}
 }
 
 // handlePreBindIQ handles the IQs allowed between authentication and
@@ -128,14 +153,59 @@ func randomResource() string {
 	return "parley-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
+// live runs the session on the transport this goroutine holds until the
+// transport or the session ends: then the session detaches (stream
+// management with resumption, transport lost), lets go of the transport
+// for a resumption that takes it over, or ends.
+func (c *conn) live(ctx context.Context, log *slog.Logger) {
+	c.smu.Lock()
+	c.attached, c.claimed = true, false
+	c.readerDone = make(chan struct{})
+	c.smu.Unlock()
+	c.detached.Store(false)
+	err := c.runSession(ctx)
+	c.smu.Lock()
+	takenOver := c.claimed
+	c.smu.Unlock()
+	switch {
+	case takenOver:
+		c.letGo()
+		c.smu.Lock()
+		c.attached = false
+		done := c.readerDone
+		c.smu.Unlock()
+		log.Info("session taken over by a resumption", "reason", errString(err))
+		close(done)
+	case c.shouldDetach(err):
+		c.detach(log, err)
+	default:
+		c.endSession(ctx, err, log)
+	}
+	c.srv.restoreCarrier(c)
+}
+
+// resumable reports whether the session would detach on losing its
+// transport.
+func (c *conn) resumable() bool {
+	sm := c.sm.Load()
+	return sm != nil && sm.id != "" && !c.closing.Load()
+}
+
 // runSession reads stanzas until the stream ends; the writer runs beside it.
 func (c *conn) runSession(ctx context.Context) error {
 	if c.fc != nil {
 		c.lastFrames.Store(c.frameCount.Load())
-		if idle := c.srv.cfg.IdleTimeout; idle > 0 {
-			c.idleTimer.Reset(idle)
-		} else {
-			c.idleTimer.Stop()
+		c.tmu.Lock()
+		t := c.idleTimer
+		c.tmu.Unlock()
+		idle := c.srv.cfg.IdleTimeout
+		switch {
+		case t == nil && idle > 0:
+			c.startFramedTimer(idle)
+		case t != nil && idle > 0:
+			t.Reset(idle)
+		case t != nil:
+			t.Stop()
 		}
 	} else {
 		_ = c.nc.SetDeadline(time.Time{})
@@ -145,13 +215,17 @@ func (c *conn) runSession(ctx context.Context) error {
 			_ = c.c.SetReadDeadline(time.Now().Add(idle))
 		}
 	}
+	c.wstart.Lock()
 	c.inSession.Store(true)
+	c.wstart.Unlock()
 	if o := c.srv.deps.Observer; o != nil {
 		o.SessionStarted(c.transportName())
 		defer o.SessionEnded(c.transportName())
 	}
-	c.kickWriter() // for what was routed here since bind
-	c.srv.deps.Router.SessionBound(ctx, c)
+	c.kickWriter() // for what was routed here since bind (or is resent)
+	if !c.ran.Swap(true) {
+		c.srv.deps.Router.SessionBound(ctx, c)
+	}
 	for {
 		if c.closing.Load() {
 			return nil
@@ -163,8 +237,20 @@ func (c *conn) runSession(ctx context.Context) error {
 			}
 			return err
 		}
+		if el.Space == nsStreamMgmt {
+			if err := c.smNonza(ctx, el); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := c.handleStanza(ctx, el); err != nil {
 			return err
+		}
+		if sm := c.sm.Load(); sm != nil {
+			sm.inH++ // handled: routing is synchronous
+			if el.Local == xmppcore.Message {
+				sm.msgsSinceAck = true
+			}
 		}
 	}
 }
@@ -181,7 +267,7 @@ func (c *conn) endSession(ctx context.Context, err error, log interface {
 	switch {
 	case errors.As(err, &sf):
 		log.Info("session closed with error", "condition", sf.se.Err, "reason", sf.text)
-		c.Close(sf.se, sf.text)
+		c.closeWith(sf.se, sf.text, sf.app)
 	case isStreamErr:
 		log.Info("session closed with error", "condition", se.Err, "reason", err.Error())
 		c.Close(se, "")
@@ -192,8 +278,22 @@ func (c *conn) endSession(ctx context.Context, err error, log interface {
 		log.Info("session lost", "err", err)
 		c.Close(stream.Error{}, "")
 	}
-	<-c.writerDone
+	c.kickWriter() // closed before the session started: nobody was told
+	c.writers.Wait()
 	c.closeTransport()
+	c.smu.Lock()
+	c.ended, c.attached = true, false
+	done := c.readerDone
+	c.smu.Unlock()
+	if c.sm.Load() != nil {
+		c.srv.smForget(c)
+		if n := c.rerouteUnacked(ctx); n > 0 {
+			log.Info("unacknowledged stanzas rerouted", "count", n)
+		}
+	}
+	if done != nil {
+		close(done)
+	}
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -206,15 +306,22 @@ const maxBatch = 32 << 10
 // stream must be closed. Writers exist only while there is work: an idle
 // session costs no goroutine and no stack for writing.
 func (c *conn) kickWriter() {
-	if c.inSession.Load() && c.writing.CompareAndSwap(false, true) {
+	if !c.inSession.Load() || c.writing.Load() || c.wdead.Load() {
+		return
+	}
+	c.wstart.Lock()
+	if c.inSession.Load() && !c.wdead.Load() && c.writing.CompareAndSwap(false, true) {
+		c.writers.Add(1)
 		go c.writer()
 	}
+	c.wstart.Unlock()
 }
 
 // writer writes whatever is queued, a batch per write, and exits when the
 // queue is empty; after Close it writes the end of the stream and closes
 // the connection.
 func (c *conn) writer() {
+	defer c.writers.Done()
 	for {
 		for {
 			if done := c.writeBatch(); done {
@@ -256,6 +363,9 @@ func (c *conn) writeBatch() (stop bool) {
 	c.countOut(el)
 	buf := el.AppendXML((*bp)[:0], xmppcore.NSClient)
 	buf = c.gather(buf)
+	if sm := c.sm.Load(); sm != nil && sm.wantAck() {
+		buf = append(buf, `<r xmlns="`+nsStreamMgmt+`"/>`...)
+	}
 	_ = c.c.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	_, err := c.c.Write(buf)
 	if cap(buf) <= 64<<10 {
@@ -271,11 +381,12 @@ func (c *conn) writeBatch() (stop bool) {
 
 // writeFailed gives up on a connection whose write failed.
 func (c *conn) writeFailed(err error) {
-	c.srv.log.Debug("write failed; closing", "jid", c.jid.String(), "err", err)
-	c.closing.Store(true)
-	c.closeTransport()
-	// Leave writing set: no writer may start on a dead connection.
-	c.writerDoneOnce.Do(func() { close(c.writerDone) })
+	c.srv.log.Debug("write failed; closing the transport", "jid", c.jid.String(), "err", err)
+	c.wdead.Store(true) // no writer may start on a dead connection
+	if !c.resumable() {
+		c.closing.Store(true)
+	}
+	c.closeTransport() // the reader ends the session, or detaches it
 }
 
 // writeFramedBatch is writeBatch for a framed transport: one frame per
@@ -287,6 +398,9 @@ func (c *conn) writeFramedBatch() (stop bool) {
 	}
 	bp := bufPool.Get().(*[]byte)
 	buf := c.gatherFrames((*bp)[:0], el)
+	if sm := c.sm.Load(); sm != nil && sm.wantAck() {
+		c.frameSlots = append(c.frameSlots, smRequestFrame)
+	}
 	err := c.writeFrames(c.frameSlots...)
 	clear(c.frameSlots)
 	if cap(buf) <= 64<<10 {
@@ -329,18 +443,16 @@ func (c *conn) writeStreamEnd() {
 			frames = append(frames, appendFrame(nil, el))
 		}
 		c.writeFramedEnd(frames, c.closeErr, c.closeText)
-		c.writerDoneOnce.Do(func() { close(c.writerDone) })
 		return
 	}
 	buf := c.gather(nil)
 	if c.closeErr.Err != "" {
-		buf = append(buf, xmppcore.StreamErrorBytes(c.closeErr, c.closeText)...)
+		buf = append(buf, c.streamErrorBytes(c.closeErr, c.closeText)...)
 	}
 	buf = append(buf, "</stream:stream>"...)
 	_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.c.Write(buf)
-	c.nc.Close()
-	c.writerDoneOnce.Do(func() { close(c.writerDone) })
+	c.closeTransport()
 }
 
 // gather appends the stanzas already queued, without waiting.

@@ -20,3 +20,11 @@ func (r *Router) MessageHeld(ctx context.Context, s Session, el *xmppcore.Elemen
 	from, _ := jid.Parse(el.Attr("from"))
 	r.fire(ctx, EventMessageHeld, &Stanza{El: el, From: from, To: s.JID()})
 }
+
+// StoreOffline fires EventMessageOffline for a message the session layer
+// could not deliver (XEP-0198: unacknowledged when the session ended),
+// addressed to a local user, and reports whether a hook stored it. The
+// hooks run synchronously: true means stored.
+func (r *Router) StoreOffline(ctx context.Context, st *Stanza) bool {
+	return r.fire(ctx, EventMessageOffline, st)
+}
