@@ -145,3 +145,18 @@ func FuzzParseHT(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHTLogin is the server's work for one FAST login: parse, verify
+// against a stored key, compute the server's proof.
+func BenchmarkHTLogin(b *testing.B) {
+	tok, key := NewToken()
+	msg := htClient("alice", tok, nil)
+	cb := &ChannelBinding{}
+	for b.Loop() {
+		h, err := ParseHT(HTSHA256None, cb, msg)
+		if err != nil || !h.Verify(key) {
+			b.Fatal("verify failed")
+		}
+		_ = h.ServerProof(key)
+	}
+}
