@@ -23,10 +23,10 @@ func (s *Service) verifyChain(cs *tls.ConnectionState) (*x509.Certificate, bool)
 	return leaf, err == nil
 }
 
-// nameOK applies the RFC 6125 DNS-ID check (with its one-label wildcard
-// rule) to a verified certificate.
+// nameOK applies the RFC 6125 name checks (nameMatches) to a verified
+// certificate.
 func nameOK(leaf *x509.Certificate, chained bool, domain string) bool {
-	return chained && leaf != nil && domain != "" && leaf.VerifyHostname(domain) == nil
+	return chained && leaf != nil && domain != "" && nameMatches(leaf, domain)
 }
 
 func (c *conn) setTLS(tc *tls.Conn) {
