@@ -142,6 +142,9 @@ func (c *conn) negotiateOut(mode outMode) error {
 		if err != nil {
 			return err
 		}
+		if err := peerStreamError(remote, feats); err != nil {
+			return err
+		}
 		if !feats.Is(xmppcore.NSStream, "features") {
 			return fail(stream.UnsupportedVersion, "no stream features: XMPP 1.0 is required")
 		}
@@ -152,6 +155,9 @@ func (c *conn) negotiateOut(mode outMode) error {
 				}
 				el, err := c.rd.Next()
 				if err != nil {
+					return err
+				}
+				if err := peerStreamError(remote, el); err != nil {
 					return err
 				}
 				if !el.Is(xmppcore.NSTLS, "proceed") {
@@ -238,6 +244,9 @@ func (c *conn) authExternal(local string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := peerStreamError(c.remoteHost, el); err != nil {
+		return false, err
+	}
 	switch {
 	case el.Is(xmppcore.NSSASL, "success"):
 		return true, nil
@@ -258,8 +267,8 @@ func (c *conn) dialbackOut(local string) error {
 		if err != nil {
 			return err
 		}
-		if el.Is(xmppcore.NSStream, "error") {
-			return fmt.Errorf("s2s: %s refused dialback with a stream error %s", c.remoteHost, el)
+		if err := peerStreamError(c.remoteHost, el); err != nil {
+			return err
 		}
 		if !el.Is(NSDialback, "result") || el.Attr("type") == "" {
 			return fail(stream.UnsupportedStanzaType, "expected a dialback result")
@@ -287,4 +296,17 @@ func (c *conn) dialbackResult(local string) *xmppcore.Element {
 func (c *conn) requestDialback(local string) bool {
 	c.log.Info("dialback for an additional domain", "from", local)
 	return c.send(c.dialbackResult(local))
+}
+
+// peerStreamError turns a <stream:error/> from the peer into an error (no
+// stream error is sent back: the peer is closing).
+func peerStreamError(remote string, el *xmppcore.Element) error {
+	if !el.Is(xmppcore.NSStream, "error") {
+		return nil
+	}
+	cond := ""
+	if f := el.FirstChild(); f != nil {
+		cond = f.Local
+	}
+	return fmt.Errorf("s2s: %s sent the stream error %s: %s", remote, cond, el.ChildText(xmppcore.NSStreams, "text"))
 }

@@ -266,3 +266,16 @@ func streamErrorCond(el *xmppcore.Element) string {
 	}
 	return ""
 }
+
+// A remote server that refuses us (it denies our domain) closes the stream
+// with a stream error: queued stanzas bounce with remote-server-not-found.
+func TestRefusedByRemote(t *testing.T) {
+	a, b := pair2(t, nil, func(c *Config) { c.Deny = []string{"a.example"} })
+	alice := routertest.Bind(t, a.r, "alice@a.example/phone")
+	a.r.Route(t.Context(), chat(t, alice, "bob@b.example", "x1"))
+	if el := alice.WaitFor(t, routertest.ByID("x1")); errorCond(el) != "remote-server-not-found" {
+		t.Fatalf("got %s", el)
+	}
+	a.log.waitFor(t, "sent the stream error policy-violation")
+	b.log.waitFor(t, "federation with a.example is not permitted")
+}
