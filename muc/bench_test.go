@@ -98,7 +98,7 @@ func BenchmarkFanout(b *testing.B) {
 		for _, kind := range []string{"routertest", "discard", "serialize"} {
 			b.Run(fmt.Sprintf("occupants=%d/%s", n, kind), func(b *testing.B) {
 				var recorded []*routertest.Session
-				rt, owner, _ := benchRoom(b, n, func(full jid.JID) router.Session {
+				rt, owner, r := benchRoom(b, n, func(full jid.JID) router.Session {
 					if kind == "routertest" {
 						s := routertest.NewSession(full)
 						recorded = append(recorded, s)
@@ -115,6 +115,7 @@ func BenchmarkFanout(b *testing.B) {
 					el := msg.ShallowClone()
 					el.SetAttr("from", from.String())
 					rt.Route(ctx, &router.Stanza{El: el, From: from, To: to, Origin: owner})
+					r.svc.m.drains.Wait() // large rooms drain on a goroutine of their own
 					if recorded != nil && i%16 == 15 {
 						b.StopTimer()
 						for _, s := range recorded {

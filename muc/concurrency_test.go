@@ -120,3 +120,55 @@ func TestIdleEviction(t *testing.T) {
 		t.Error("a room with occupants was evicted")
 	}
 }
+
+// TestLargeRoomFanout: in a room large enough to drain on a goroutine of
+// its own and to split each fan-out between workers (four here, whatever
+// the machine), messages from several senders at once reach every
+// occupant, each once, all in the same order; the senders' Route returns
+// before the fan-out is done, and the module's Stop waits for it.
+func TestLargeRoomFanout(t *testing.T) {
+	defer func(f func() int) { fanoutWorkers = f }(fanoutWorkers)
+	fanoutWorkers = func() int { return 4 }
+	const n, senders, each = 4*parallelMin + 100, 4, 10
+	e := newEnv(t, Options{MaxOccupants: n + 10})
+	e.coven()
+	r := e.room("coven")
+	sessions := make([]*routertest.Session, n)
+	r.mu.Lock()
+	for i := range sessions {
+		full := fmt.Sprintf("u%d@example.org/r", i)
+		sessions[i] = routertest.Bind(t, e.rt, full)
+		o := r.newOccupant(fmt.Sprintf("u%d", i), sessions[i].JID(), roleParticipant)
+		r.addSession(&occSession{occ: o, full: sessions[i].JID(), rc: recipient{sessions[i].JID(), full}, pres: xmppcore.New("", "presence")})
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			for j := range each {
+				e.send(sessions[i], `<message to='coven@conference.example.org' type='groupchat' id='%d-%d'><body>x</body></message>`, i, j)
+			}
+		})
+	}
+	wg.Wait()
+	e.m.drains.Wait()
+	var want []string
+	for k, s := range sessions {
+		var got []string
+		for _, el := range s.Take() {
+			if el.Local == xmppcore.Message && el.Attr("type") == "groupchat" {
+				got = append(got, el.Attr("id"))
+			}
+		}
+		if k == 0 {
+			want = got
+			if len(want) != senders*each {
+				t.Fatalf("u0 got %d messages, want %d: %v", len(want), senders*each, want)
+			}
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("u%d got %v\nu0 got %v", k, got, want)
+		}
+	}
+}

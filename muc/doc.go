@@ -74,6 +74,13 @@
 // enqueue, so a slow occupant never delays the others: its own bounded
 // queue overflows and its session ends, which takes it out of its rooms.
 //
+// In a room of 256 sessions or more the drain runs on a goroutine of its
+// own, so that the reader of the session whose message caused it is not
+// kept delivering to thousands; and a fan-out to 1,024 recipients or more
+// is split between up to GOMAXPROCS goroutines, which all finish before
+// the room's next stanza goes out (so each occupant still gets the room's
+// order). Stop waits for these drains.
+//
 // A groupchat message is built once as a template (the occupant JID as
 // 'from', the payload shared) and queued with a snapshot of the room's
 // recipients, which is a copy-on-write slice: taking it is O(1) under the

@@ -159,7 +159,8 @@ type MUC struct {
 
 	started  atomic.Bool
 	stopOnce sync.Once
-	arch     archiver // room archive writes (archive.go)
+	arch     archiver       // room archive writes (archive.go)
+	drains   sync.WaitGroup // rooms draining on a goroutine of their own (room.flush)
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -296,6 +297,7 @@ func (m *MUC) Stop(ctx context.Context) error {
 		m.rt.SetComponent(s.domain, nil)
 		s.shutdown(ctx)
 	}
+	m.waitDrains(ctx)
 	if m.started.Load() {
 		select {
 		case <-m.done:
@@ -303,6 +305,17 @@ func (m *MUC) Stop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitDrains waits for the rooms draining on goroutines of their own, or
+// for ctx to end.
+func (m *MUC) waitDrains(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { m.drains.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // Drain implements module.Drainer: at shutdown the occupants learn that

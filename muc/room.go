@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -193,16 +194,37 @@ func (r *room) fanout(el *xmppcore.Element, from jid.JID, to []recipient) {
 // lock. One goroutine at a time drains a room's queue: the others leave
 // what they queued to it and return, so that stanzas go out in the order
 // of the state changes, and a handler re-entered while routing (an error
-// bounced back synchronously) never waits for itself.
+// bounced back synchronously) never waits for itself. In a room of at
+// least asyncDrainMin sessions the drain runs on a goroutine of its own,
+// so that the session whose stanza caused a fan-out (its reader calls
+// flush) goes on reading instead of delivering to thousands, and keeps
+// delivering everyone's messages as long as the room is busy.
 func (r *room) flush(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
-	rt := r.svc.m.rt
 	r.mu.Lock()
-	if r.draining {
+	if r.draining || len(r.outq) == 0 {
 		r.mu.Unlock()
 		return
 	}
 	r.draining = true
+	if len(r.recips) >= asyncDrainMin {
+		m := r.svc.m
+		m.drains.Add(1)
+		r.mu.Unlock()
+		go func() {
+			defer m.drains.Done()
+			r.mu.Lock()
+			r.drain(ctx)
+		}()
+		return
+	}
+	r.drain(ctx)
+}
+
+// drain routes the queue until it is empty; r.mu is held on entry and
+// released on return, r.draining set by the caller.
+func (r *room) drain(ctx context.Context) {
+	rt := r.svc.m.rt
 	for len(r.outq) > 0 {
 		batch := r.outq
 		r.outq = nil
@@ -222,23 +244,58 @@ func (r *room) flush(ctx context.Context) {
 	r.mu.Unlock()
 }
 
+// Fan-out of large rooms.
+const (
+	// asyncDrainMin is the number of sessions from which a room drains
+	// its queue on a goroutine of its own.
+	asyncDrainMin = 256
+	// parallelMin is the fewest recipients a fan-out worker gets: a
+	// fan-out to fewer than twice as many runs on one goroutine.
+	parallelMin = 512
+)
+
+// fanoutWorkers is how many goroutines may share one fan-out: the
+// processors Go runs on.
+var fanoutWorkers = func() int { return runtime.GOMAXPROCS(0) }
+
 // cloneChunk is how many copies of a fan-out are allocated together: few
 // enough that a slow session holding one copy in its queue keeps little
 // else alive (about 5 KB), enough to save most allocations.
 const cloneChunk = 16
 
 // fanoutTo routes a copy of d's template to each of its recipients: the
-// template's attributes and 'to', its content shared.
+// template's attributes and 'to', its content shared. A large fan-out is
+// split between up to fanoutWorkers goroutines, and fanoutTo returns when
+// all of them are done: every recipient has this stanza before the
+// room's next one goes out, so each still gets them in the room's order.
 func fanoutTo(ctx context.Context, rt *router.Router, d *delivery) {
+	n := len(d.many)
+	workers := min(fanoutWorkers(), n/parallelMin)
+	if workers <= 1 {
+		routeCopies(ctx, rt, d, d.many)
+		return
+	}
+	per := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for i := per; i < n; i += per {
+		part := d.many[i:min(i+per, n)]
+		wg.Go(func() { routeCopies(ctx, rt, d, part) })
+	}
+	routeCopies(ctx, rt, d, d.many[:per])
+	wg.Wait()
+}
+
+// routeCopies routes a copy of d's template to each of to.
+func routeCopies(ctx context.Context, rt *router.Router, d *delivery, to []recipient) {
 	nattr := len(d.el.Attrs) + 1
 	var (
 		els   []xmppcore.Element
 		attrs []xmppcore.Attr
 		sts   []router.Stanza
 	)
-	for i, rc := range d.many {
+	for i, rc := range to {
 		if i%cloneChunk == 0 {
-			n := min(cloneChunk, len(d.many)-i)
+			n := min(cloneChunk, len(to)-i)
 			els, attrs, sts = make([]xmppcore.Element, n), make([]xmppcore.Attr, n*nattr), make([]router.Stanza, n)
 		}
 		k := i % cloneChunk
