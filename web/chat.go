@@ -24,12 +24,27 @@ const ChatAssetsPath = "/chat/dist/"
 // (WebAssembly); inline styles for the style attributes its templates set.
 // connect-src adds the WebSocket URLs of the page's own host explicitly,
 // since browsers differ on whether 'self' covers ws: and wss:. With
-// web.public_url set, its origin is this server too (uploads name it).
+// web.public_url set, its origin is this server too (uploads name it), and
+// so are the hosts' names on the web ports: a page opened at 127.0.0.1 gets
+// upload URLs on http://localhost:5280.
 func (s *Server) chatCSP(host string) string {
 	self, ws := "'self'", "ws://"+host+" wss://"+host
 	if u, err := url.Parse(s.cfg.Web.PublicURL); err == nil && u.Host != "" {
 		self += " " + u.Scheme + "://" + u.Host
 		ws += " ws://" + u.Host + " wss://" + u.Host
+	}
+	plain, secure := s.Addrs()
+	for _, h := range s.cfg.HostNames() {
+		for _, a := range plain {
+			if _, port, err := net.SplitHostPort(a.String()); err == nil {
+				self += " http://" + net.JoinHostPort(h, port)
+			}
+		}
+		for _, a := range secure {
+			if _, port, err := net.SplitHostPort(a.String()); err == nil {
+				self += " https://" + net.JoinHostPort(h, port)
+			}
+		}
 	}
 	return "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
 		"img-src " + self + " data: blob:; media-src " + self + " blob:; font-src 'self' data:; " +
@@ -72,6 +87,10 @@ func (s *Server) mountChat() {
 	s.mux.HandleFunc("GET /{$}", s.serveChat)
 	s.mux.HandleFunc("GET /chat", s.serveChat)
 	s.mux.HandleFunc("GET /chat/{$}", s.serveChat)
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		http.ServeFile(w, r, filepath.Join(dir, "images", "favicon.ico"))
+	})
 	s.mux.HandleFunc("GET /chat/parley-chat.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, staticFiles, "static/parley-chat.js")
