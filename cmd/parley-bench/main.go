@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,7 @@ type Options struct {
 	MaxDuration  time.Duration
 	JSON         string
 	Label        string
+	CPUProfile   string
 }
 
 func main() {
@@ -123,6 +125,7 @@ func commonFlags(fs *flag.FlagSet, o *Options) (addrs, sources, tlsMode *string,
 	fs.DurationVar(&o.MaxDuration, "max-duration", 15*time.Minute, "stop everything after this long")
 	fs.StringVar(&o.JSON, "json", "", "also write the result as JSON to this `file`")
 	fs.StringVar(&o.Label, "label", "", "free-form label for the result (server name, variant)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the tool itself to this `file` (to see where its own CPU goes)")
 	return
 }
 
@@ -276,6 +279,18 @@ func runScenario(s Scenario, args []string, stdout, stderr io.Writer) int {
 	}
 	for _, ip := range o.Sources {
 		res.Sources = append(res.Sources, ip.String())
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "parley-bench:", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "parley-bench:", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	runErr := s.Run(ctx, env, res)
 	if cc.Cache != nil {
