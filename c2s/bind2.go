@@ -23,7 +23,7 @@ func (c *conn) bind2InlineFeatures() []string {
 	if c.srv.cfg.SASL2.Carbons {
 		vars = append(vars, nsCarbons)
 	}
-	return vars
+	return append(vars, nsSM) // stream management: smEnable, sm.go
 }
 
 // processResourceKey keys stable resources when no FakeSaltKey is
@@ -85,6 +85,7 @@ func (c *conn) bind2(ctx context.Context, log interface{ Info(string, ...any) },
 	if carbons {
 		c.inlineCarbons(ctx, log, "enable")
 	}
+	metadata := c.archiveMetadata(ctx)
 	c.out = newOutQueue(c.srv.cfg.QueueSize)
 	replaced, err := c.srv.deps.Router.Bind(c)
 	if errors.Is(err, router.ErrConflict) && req.agentID != "" {
@@ -111,6 +112,9 @@ func (c *conn) bind2(ctx context.Context, log interface{ Info(string, ...any) },
 		replaced.Close(stream.Conflict, "replaced by a new session with the same resource")
 	}
 	bound := xmppcore.New(nsBind2, "bound")
+	if metadata != nil {
+		bound.Append(metadata) // XEP-0386: the archive as it was at bind
+	}
 	c.bind2Enable(ctx, req.bind, bound)
 	return bound, nil
 }
@@ -118,34 +122,56 @@ func (c *conn) bind2(ctx context.Context, log interface{ Info(string, ...any) },
 // inlineCarbons turns carbons on (or back off) for this session by routing
 // the XEP-0280 IQ the client would have sent, from its full JID with the
 // session as origin, so the carbons module (which c2s may not import)
-// handles it exactly as if the client had sent it. It runs before the
-// session is bound, so nothing else can be queued for it meanwhile: the
-// module's answer is taken off the queue and not written, since XEP-0386
-// defines no answer.
+// handles it exactly as if the client had sent it. XEP-0386 defines no
+// answer.
 func (c *conn) inlineCarbons(ctx context.Context, log interface{ Info(string, ...any) }, op string) {
-	c.out = newOutQueue(4)
-	iq := xmppcore.New("", xmppcore.IQ, "type", "set", "id", "bind2-carbons-"+randomID(),
-		"from", c.jid.String(), "to", c.host).Append(xmppcore.New(nsCarbons, op))
-	c.srv.deps.Router.Route(ctx, &router.Stanza{El: iq, From: c.jid, To: c.jid.Domain(), Origin: c})
-	reply := c.out.pop()
+	reply := c.inlineIQ(ctx, "set", c.jid.Domain(), xmppcore.New(nsCarbons, op))
 	if reply == nil || reply.Attr("type") != "result" {
 		log.Info("inline carbons failed", "op", op)
 	}
-	c.out = nil
+}
+
+// archiveMetadata asks the archive module, as the client would (XEP-0313
+// §6), for the first and last entries of the user's archive, for
+// <bound/>; nil when there is no archive (no such module, or an error).
+func (c *conn) archiveMetadata(ctx context.Context) *xmppcore.Element {
+	reply := c.inlineIQ(ctx, "get", c.jid.Bare(), xmppcore.New(nsMAM, "metadata"))
+	if reply == nil || reply.Attr("type") != "result" {
+		return nil
+	}
+	return reply.Child(nsMAM, "metadata")
+}
+
+// inlineIQ routes an IQ from this session, not yet bound, to a module and
+// returns the module's answer, taken off a queue of its own so that it is
+// never written. Only the session's own modules answer at once, during
+// Route; nothing else can queue for a session that is not bound.
+func (c *conn) inlineIQ(ctx context.Context, typ string, to jid.JID, payload *xmppcore.Element) *xmppcore.Element {
+	saved := c.out
+	c.out = newOutQueue(4)
+	defer func() { c.out = saved }()
+	iq := xmppcore.New("", xmppcore.IQ, "type", typ, "id", "bind2-"+randomID(),
+		"from", c.jid.String(), "to", to.String()).Append(payload)
+	c.srv.deps.Router.Route(ctx, &router.Stanza{El: iq, From: c.jid, To: to, Origin: c})
+	return c.out.pop()
 }
 
 // bind2Enable enables what the <bind/> request asks for, after the bind,
 // and adds the answers that have one to <bound/>.
 func (c *conn) bind2Enable(_ context.Context, req, bound *xmppcore.Element) {
-	_ = req
-	_ = bound
+	if en := req.Child(nsSM, "enable"); en != nil {
+		// XEP-0386: the <enabled/> (or <failed/>) goes in <bound/>; the
+		// count of stanzas starts now, before the session's first.
+		bound.Append(c.smEnable(en))
+	}
 }
 
 // sasl2Resume handles an inline XEP-0198 <resume/>: the element for
 // <success/> and whether the session was resumed.
-func (c *conn) sasl2Resume(_ context.Context, resume *xmppcore.Element) (*xmppcore.Element, bool) {
-	_ = resume
-	// Not offered (no <sm/> in the SASL2 inline features): the XEP-0198
-	// failure, after which Bind2 proceeds with a new session.
-	return xmppcore.New(nsSM, "failed").Append(xmppcore.New(xmppcore.NSStanzas, "feature-not-implemented")), false
+func (c *conn) sasl2Resume(ctx context.Context, resume *xmppcore.Element) (*xmppcore.Element, bool, error) {
+	reply, err := c.smResume(ctx, resume)
+	if err != nil {
+		return nil, false, err
+	}
+	return reply, c.resumeTarget != nil, nil
 }

@@ -30,6 +30,7 @@ const (
 	nsSM      = "urn:xmpp:sm:3"
 	nsCSI     = "urn:xmpp:csi:0"
 	nsCarbons = "urn:xmpp:carbons:2"
+	nsMAM     = "urn:xmpp:mam:2"
 )
 
 // SASL2Config configures SASL2, Bind2 and FAST.
@@ -92,6 +93,7 @@ func (c *conn) sasl2Feature(mechs []string) *xmppcore.Element {
 		bind.Append(bi)
 	}
 	inline.Append(bind)
+	inline.Append(xmppcore.New(nsSM, "sm")) // XEP-0198 resumption inline (sm.go)
 	if fm := c.fastMechanisms(); len(fm) > 0 {
 		f := xmppcore.New(nsFAST, "fast")
 		for _, m := range fm {
@@ -258,11 +260,12 @@ func (c *conn) authenticate2(ctx context.Context, start *xmppcore.Element) (boun
 	var extra []*xmppcore.Element
 	resumed := false
 	if req.resume != nil {
-		var el *xmppcore.Element
-		el, resumed = c.sasl2Resume(ctx, req.resume)
-		if el != nil {
-			extra = append(extra, el)
+		el, ok, err := c.sasl2Resume(ctx, req.resume)
+		if err != nil {
+			return false, err
 		}
+		resumed = ok
+		extra = append(extra, el) // <resumed/>, or <failed/> and Bind2 goes on
 	}
 	if req.bind != nil && !resumed {
 		boundEl, bf := c.bind2(ctx, log, req)
@@ -276,9 +279,12 @@ func (c *conn) authenticate2(ctx context.Context, start *xmppcore.Element) (boun
 	if tok := c.fastAfterSuccess(ctx, log, req, res); tok != nil {
 		extra = append(extra, tok)
 	}
-	if bound || resumed {
+	switch {
+	case resumed:
+		authz.AppendText(c.resumeTarget.jid.String())
+	case bound:
 		authz.AppendText(c.jid.String())
-	} else {
+	default:
 		authz.AppendText(res.local + "@" + c.host)
 	}
 	for _, el := range extra {
@@ -287,14 +293,20 @@ func (c *conn) authenticate2(ctx context.Context, start *xmppcore.Element) (boun
 	if o := c.srv.deps.Observer; o != nil {
 		o.Auth(req.mech, true)
 	}
-	log.Info("authenticated", "channel_binding", res.cbType, "software", req.software, "bind2", bound)
-	if err := c.writeSASL2Success(succ, bound || resumed); err != nil {
+	log.Info("authenticated", "channel_binding", res.cbType, "software", req.software, "bind2", bound, "resumed", resumed)
+	if resumed {
+		// The resumed session now owns this transport: it writes, and it
+		// detaches again if the write fails (as after a classic <resume/>).
+		_ = c.resumeTarget.writeSASL2Success(succ, true)
+		return true, nil
+	}
+	if err := c.writeSASL2Success(succ, bound); err != nil {
 		if bound {
 			c.srv.deps.Router.Unbind(c)
 		}
 		return false, err
 	}
-	return bound || resumed, nil
+	return bound, nil
 }
 
 // sasl2Exchange runs a SCRAM or PLAIN exchange in SASL2's elements.
@@ -379,6 +391,10 @@ func (c *conn) writeSASL2Success(succ *xmppcore.Element, bound bool) error {
 	var feat []byte
 	if bound {
 		feat = append(feat, "<stream:features>"...)
+		if c.sm.Load() == nil {
+			// Not enabled inline: the client may still enable it.
+			feat = xmppcore.New(nsSM, "sm").AppendXML(feat, xmppcore.NSClient)
+		}
 		if extra := c.srv.deps.PostAuthFeatures; extra != nil {
 			for _, el := range extra() {
 				feat = el.AppendXML(feat, xmppcore.NSClient)

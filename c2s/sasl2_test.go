@@ -278,6 +278,9 @@ func TestBind2(t *testing.T) {
 	if el.Child(nsBind2, "bound") == nil {
 		t.Fatalf("no <bound/> in %s", el)
 	}
+	if md := el.Child(nsBind2, "bound").Child("urn:xmpp:mam:2", "metadata"); md == nil || md.ChildCount() != 0 {
+		t.Errorf("want an empty archive's <metadata/> in <bound/>: %s", el)
+	}
 	if c1.Features.Child(xmppcore.NSBind, "bind") != nil {
 		t.Errorf("bind offered on a bound stream: %s", c1.Features)
 	}
@@ -299,6 +302,12 @@ func TestBind2(t *testing.T) {
 	el, _ = sasl2Auth(t, c2, scram("alice", password), userAgent(agentA)+bind)
 	if again := wantSASL2Success(t, c2, el); again != full {
 		t.Errorf("second bind %q, want the stable %q", again, full)
+	}
+	// The archive now holds bob's message: <metadata/> says so.
+	md := el.Child(nsBind2, "bound").Child("urn:xmpp:mam:2", "metadata")
+	if md == nil || md.Child("urn:xmpp:mam:2", "start") == nil || md.Child("urn:xmpp:mam:2", "start").Attr("id") == "" ||
+		md.Child("urn:xmpp:mam:2", "end") == nil || md.Child("urn:xmpp:mam:2", "end").Attr("timestamp") == "" {
+		t.Errorf("want <metadata/> with start and end in <bound/>: %s", el)
 	}
 	wantStreamError(t, c1, "conflict")
 	roundTrip(t, c2, "p2")
