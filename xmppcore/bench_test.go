@@ -2,6 +2,7 @@ package xmppcore
 
 import (
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -112,5 +113,24 @@ func TestBenchMessage(t *testing.T) {
 	got, _ := io.ReadAll(io.LimitReader(src, 10))
 	if string(got) != "abcdecdecd" {
 		t.Errorf("endlessStream gave %q", got)
+	}
+}
+
+// BenchmarkReaderStampFrom is what c2s does with each stanza a client
+// sends: parse it (clients send no 'from'), then set its 'from'.
+func BenchmarkReaderStampFrom(b *testing.B) {
+	msg := strings.Replace(benchMessage, " from='juliet@example.com/balcony'", "", 1)
+	src := &endlessStream{head: []byte(clientHeader), body: []byte(msg + "\n"), chunk: 1500}
+	r := NewReader(src, Limits{})
+	if _, err := r.ReadHeader(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		el, err := r.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		el.SetAttr("from", "juliet@example.com/balcony")
 	}
 }

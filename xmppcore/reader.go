@@ -285,7 +285,14 @@ func (r *Reader) start(t xml.StartElement) error {
 	}
 	el := &Element{Space: space, Local: t.Name.Local}
 	if nattrs > 0 {
-		el.Attrs = make([]Attr, 0, nattrs)
+		// A top-level element (a stanza) gets room for one more: the
+		// server stamps 'from' on every stanza from a client, which would
+		// otherwise copy the attributes into a new array.
+		room := nattrs
+		if len(r.open) == 0 {
+			room++
+		}
+		el.Attrs = make([]Attr, 0, room)
 		for _, a := range t.Attr {
 			if _, ok := declPrefix(a); ok {
 				continue
