@@ -76,10 +76,9 @@ type Config struct {
 
 // Handler is the BOSH connection manager: an http.Handler for /http-bind.
 type Handler struct {
-	cfg    Config
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	cfg Config
+	log *slog.Logger
+	ctx context.Context // of the XMPP sessions: they end through their transport
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -126,8 +125,7 @@ func New(cfg Config) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Handler{cfg: cfg, log: log.With("component", "bosh"), ctx: ctx, cancel: cancel,
+	return &Handler{cfg: cfg, log: log.With("component", "bosh"), ctx: context.Background(),
 		sessions: make(map[string]*session)}
 }
 

@@ -1,6 +1,7 @@
 package bosh_test
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -315,5 +316,34 @@ func TestShutdown(t *testing.T) {
 	}
 	if el := e.client().create(""); el.Attr("condition") != "policy-violation" {
 		t.Errorf("new session after shutdown: %s", el)
+	}
+}
+
+// TestDroppedRequest: a held request whose HTTP connection is cut before
+// anything was sent on it is sent again with the same rid, and gets what
+// arrived meanwhile.
+func TestDroppedRequest(t *testing.T) {
+	e := newEnv(t, bosh.Config{})
+	c := e.client()
+	c.login("alice", "alice-secret", "web")
+	rid := c.nextRID()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "POST", c.url, strings.NewReader(c.bodyText(rid, "")))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, "the request to be held", func() bool { return e.h.Held(c.sid) == 1 })
+	cancel()
+	<-done
+	waitFor(t, "the request to be dropped", func() bool { return e.h.Held(c.sid) == 0 })
+	bob, _ := xmpptest.Login(t, e.xs, "bob", "bob-secret", "tcp")
+	bob.Send(`<message to='alice@localhost/web' type='chat'><body>while away</body></message>`)
+	el := c.sendRID(rid, "")
+	if m := el.Child("", "message"); m == nil || m.ChildText("", "body") != "while away" {
+		t.Errorf("the request sent again got %s", el)
 	}
 }
