@@ -90,8 +90,25 @@ type Push struct {
 	sessions map[string]registration // full JID -> what that session enabled
 	pending  map[string]pendingPublish
 	none     map[string]time.Time // bare JID -> until when it is known to have no registration
+	held     map[string]*heldSet  // full JID -> messages notified while held
 	undo     func()
 }
+
+// heldSet remembers the messages notified while held for one session, so
+// that when the session ends unresumed and the session layer hands them
+// to offline storage (EventMessageOffline), they are not notified twice.
+type heldSet struct {
+	els   map[*xmppcore.Element]struct{}
+	ended time.Time // zero while the session is bound
+}
+
+// Bounds of the held sets: messages per session (beyond, the set starts
+// over: at worst a message is notified twice), and how long a set is kept
+// after its session ended (the session layer reroutes at once).
+const (
+	maxHeldPerSession = 256
+	heldKeep          = time.Minute
+)
 
 // registration names one storage.PushRegistration.
 type registration struct{ service, node string }
@@ -132,7 +149,7 @@ func New(store Store, opts Options) *Push {
 		jobs: make(chan job, opts.QueueSize), stop: make(chan struct{}), done: make(chan struct{}),
 		prefix:   "push-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sessions: make(map[string]registration), pending: make(map[string]pendingPublish),
-		none: make(map[string]time.Time)}
+		none: make(map[string]time.Time), held: make(map[string]*heldSet)}
 }
 
 // Name implements module.Module.
@@ -149,9 +166,18 @@ func (m *Push) Register(r *module.Registrar) error {
 	r.Hook(router.EventMessageHeld, router.PriorityDefault, m.onHeld)
 	r.Hook(router.EventIQBare, router.PriorityEarly, m.onAnswer)
 	r.OnSessionEnded(func(_ context.Context, s router.Session, _ bool) {
+		now := time.Now()
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		delete(m.sessions, s.JID().String())
-		m.mu.Unlock()
+		for k, h := range m.held {
+			if !h.ended.IsZero() && now.Sub(h.ended) > heldKeep {
+				delete(m.held, k)
+			}
+		}
+		if h := m.held[s.JID().String()]; h != nil {
+			h.ended = now
+		}
 	})
 	undo := r.Router.OnMessageDelivered(m.onDelivered)
 	m.mu.Lock()
@@ -319,7 +345,7 @@ func formType(x *xmppcore.Element) string {
 }
 
 func (m *Push) onOffline(_ context.Context, st *router.Stanza) bool {
-	if st.To.Localpart() != "" && Important(st.El) {
+	if st.To.Localpart() != "" && Important(st.El) && !m.heldBefore(st) {
 		m.queue(job{user: st.To.Bare(), msg: st.El})
 	}
 	return false
@@ -327,9 +353,32 @@ func (m *Push) onOffline(_ context.Context, st *router.Stanza) bool {
 
 func (m *Push) onHeld(_ context.Context, st *router.Stanza) bool {
 	if st.To.Localpart() != "" && Important(st.El) {
+		key := st.To.String()
+		m.mu.Lock()
+		h := m.held[key]
+		if h == nil || !h.ended.IsZero() || len(h.els) >= maxHeldPerSession {
+			h = &heldSet{els: make(map[*xmppcore.Element]struct{})}
+			m.held[key] = h
+		}
+		h.els[st.El] = struct{}{}
+		m.mu.Unlock()
 		m.queue(job{user: st.To.Bare(), session: st.To, msg: st.El})
 	}
 	return false
+}
+
+// heldBefore reports (and forgets) a message the session layer hands to
+// offline storage after it was notified while held for that session.
+func (m *Push) heldBefore(st *router.Stanza) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.held[st.To.String()]
+	if h == nil {
+		return false
+	}
+	_, ok := h.els[st.El]
+	delete(h.els, st.El)
+	return ok
 }
 
 // onDelivered sees messages the router delivered to some of the user's

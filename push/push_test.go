@@ -401,6 +401,27 @@ func TestDeliveredElsewhere(t *testing.T) {
 	}
 }
 
+// When a detached session ends unresumed, the session layer hands what it
+// held to offline storage: what was notified while held is not notified
+// again, the rest is.
+func TestHeldThenOffline(t *testing.T) {
+	e := setup(t, Options{IncludeBody: true})
+	mustEnable(t, e, e.alice, service, "phone", "")
+	held := routertest.Parse(t, `<message type='chat' from='bob@example.org/laptop' to='alice@example.org/phone'><body>held</body></message>`)
+	e.r.MessageHeld(t.Context(), e.alice, held)
+	if f := summaryFields(t, e.app.next()); f["last-message-body"] != "held" {
+		t.Fatalf("held: %v", f)
+	}
+	e.r.SessionEnded(t.Context(), e.alice)
+	other := routertest.Parse(t, `<message type='chat' from='bob@example.org/laptop' to='alice@example.org/phone'><body>never held</body></message>`)
+	for _, el := range []*xmppcore.Element{held, other} {
+		e.r.StoreOffline(t.Context(), &router.Stanza{El: el, From: jid.MustParse("bob@example.org/laptop"), To: jid.MustParse("alice@example.org/phone")})
+	}
+	if f := summaryFields(t, e.app.next()); f["last-message-body"] != "never held" {
+		t.Errorf("after the session ended: %v, want only the message never held", f)
+	}
+}
+
 func TestImportant(t *testing.T) {
 	for i, tc := range []struct {
 		xml  string
