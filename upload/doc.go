@@ -44,6 +44,8 @@
 // checked against its alphabet, and the two fixed names: the user's file
 // name is metadata, never a path, so no request can read or write outside
 // the directory. A sweep every Options.SweepInterval deletes expired files.
+// Logs show only the first characters of an id: the whole id is what makes
+// a GET URL hard to guess.
 //
 // # HTTP
 //

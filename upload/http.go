@@ -125,7 +125,7 @@ func (u *Upload) put(w http.ResponseWriter, r *http.Request, id, name string) {
 	q := r.URL.Query()
 	exp, err := strconv.ParseInt(q.Get("e"), 10, 64)
 	if err != nil {
-		u.log.Info("upload: PUT refused", "id", id, "reason", "no expiry")
+		u.log.Info("upload: PUT refused", "id", logID(id), "reason", "no expiry")
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
@@ -168,7 +168,7 @@ func (u *Upload) put(w http.ResponseWriter, r *http.Request, id, name string) {
 	}
 	u.mu.Unlock()
 	if status != 0 {
-		u.log.Info("upload: PUT refused", "id", id, "reason", why, "status", status)
+		u.log.Info("upload: PUT refused", "id", logID(id), "reason", why, "status", status)
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
@@ -185,11 +185,11 @@ func (u *Upload) put(w http.ResponseWriter, r *http.Request, id, name string) {
 		u.mu.Unlock()
 		var short errShort
 		if errors.As(err, &short) {
-			u.log.Info("upload: PUT incomplete", "id", id, "err", err)
+			u.log.Info("upload: PUT incomplete", "id", logID(id), "err", err)
 			http.Error(w, "incomplete body", http.StatusBadRequest)
 			return
 		}
-		u.log.Error("upload: storing a file failed", "id", id, "err", err)
+		u.log.Error("upload: storing a file failed", "id", logID(id), "err", err)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
@@ -197,7 +197,7 @@ func (u *Upload) put(w http.ResponseWriter, r *http.Request, id, name string) {
 	u.removeSlot(s)
 	u.addFile(m)
 	u.mu.Unlock()
-	u.log.Info("upload: file stored", "user", m.Owner, "id", id, "size", m.Size, "type", m.Type)
+	u.log.Info("upload: file stored", "user", m.Owner, "id", logID(id), "size", m.Size, "type", m.Type)
 	w.Header().Set("Location", "./"+id+"/"+name)
 	w.WriteHeader(http.StatusCreated)
 }

@@ -171,7 +171,7 @@ func (u *Upload) requestSlot(st *router.Stanza, host string, req *xmppcore.Eleme
 	base := u.opts.BaseURL(host)
 	path := base + s.id + "/" + url.PathEscape(name)
 	q := url.Values{"e": {strconv.FormatInt(s.expires.Unix(), 10)}, "s": {u.sign(s, s.expires.Unix())}}
-	u.log.Info("upload: slot issued", "user", owner, "id", s.id, "size", size)
+	u.log.Info("upload: slot issued", "user", owner, "id", logID(s.id), "size", size)
 	return xmppcore.New(NS, "slot").Append(
 		xmppcore.New(NS, "put", "url", path+"?"+q.Encode()),
 		xmppcore.New(NS, "get", "url", path)), stanza.Error{}, nil
@@ -233,4 +233,14 @@ func (u *Upload) sign(s *slot, exp int64) string {
 func (u *Upload) checkSignature(s *slot, exp int64, sig string) bool {
 	want := u.sign(s, exp)
 	return hmac.Equal([]byte(want), []byte(sig))
+}
+
+// logID is the part of an id that logs show: enough to follow one file
+// through them, not enough to fetch it (the full id is the GET URL's only
+// secret).
+func logID(id string) string {
+	if len(id) > 6 {
+		return id[:6] + "…"
+	}
+	return id
 }

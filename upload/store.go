@@ -49,7 +49,7 @@ func (u *Upload) load() error {
 		}
 		m, err := readMeta(u.fileDir(e.Name()))
 		if err != nil {
-			u.log.Warn("upload: removing an incomplete upload", "id", e.Name(), "err", err)
+			u.log.Warn("upload: removing an incomplete upload", "id", logID(e.Name()), "err", err)
 			os.RemoveAll(u.fileDir(e.Name()))
 			continue
 		}
@@ -138,7 +138,7 @@ func (u *Upload) Sweep() {
 	// Unindexed first, so that no GET opens a file being removed.
 	for _, m := range gone {
 		if err := os.RemoveAll(u.fileDir(m.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			u.log.Error("upload: removing an expired file failed", "id", m.ID, "err", err)
+			u.log.Error("upload: removing an expired file failed", "id", logID(m.ID), "err", err)
 		}
 	}
 	if len(gone) > 0 {
