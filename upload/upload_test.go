@@ -501,11 +501,13 @@ func TestRequestFloodBounded(t *testing.T) {
 	if resp, _ := e.do("GET", get, "", ""); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("GET during the PUT: %d", resp.StatusCode)
 	}
-	// A second PUT for the same slot is refused either way.
 	pw.Write([]byte("56789"))
 	pw.Close()
 	if st := <-done; st != 201 {
 		t.Fatalf("PUT: %d", st)
+	}
+	for len(e.u.sem) != 0 {
+		time.Sleep(time.Millisecond) // the handler returns just after answering
 	}
 	if resp, body := e.do("GET", get, "", ""); resp.StatusCode != 200 || body != "0123456789" {
 		t.Errorf("GET after the PUT: %d %q", resp.StatusCode, body)
@@ -517,28 +519,34 @@ func TestRequestFloodBounded(t *testing.T) {
 func TestIncompletePutReleasesSlot(t *testing.T) {
 	e := newEnv(t, Options{})
 	put, get := e.slot(e.alice, "a", 10, "")
+	busy := func() bool {
+		e.u.mu.Lock()
+		defer e.u.mu.Unlock()
+		for _, s := range e.u.slots {
+			if s.busy {
+				return true
+			}
+		}
+		return false
+	}
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("PUT", put, pr)
 	req.ContentLength = 10
+	done := make(chan struct{})
 	go func() {
-		pw.Write([]byte("01234"))
-		pw.CloseWithError(io.ErrUnexpectedEOF)
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
 	}()
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
+	pw.Write([]byte("01234"))
+	for !busy() {
+		time.Sleep(time.Millisecond) // until the server is storing it
 	}
-	// The server may still be cleaning up: wait until the slot is free.
-	for {
-		e.u.mu.Lock()
-		busy := false
-		for _, s := range e.u.slots {
-			busy = busy || s.busy
-		}
-		e.u.mu.Unlock()
-		if !busy {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+	for busy() {
+		time.Sleep(time.Millisecond) // until the server has given it back
 	}
 	if resp, _ := e.do("PUT", put, "", "0123456789"); resp.StatusCode != 201 {
 		t.Fatalf("PUT after an incomplete one: %d", resp.StatusCode)
