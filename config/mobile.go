@@ -100,7 +100,7 @@ func (c *Config) validateMobile(add func(*Error), intRange func(string, int, int
 		case s.Restricted && s.Secret == "":
 			add(c.at(p+".secret", []string{p}, "must be set for a restricted service: credentials are computed from it"))
 		case !s.Restricted && s.Secret != "":
-			add(c.at(p+".restricted", []string{p}, "must be true when a secret is set"))
+			add(c.at(p+".restricted", []string{p + ".secret", p}, "must be true when a secret is set"))
 		}
 	}
 
