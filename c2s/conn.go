@@ -101,6 +101,10 @@ type conn struct {
 	resumeTarget *conn         // on a new stream: the session <resume/> took over
 	closeApp     []byte        // application condition in the closing stream error
 	carrier      *conn         // the connection whose transport runs this session (under srv.mu)
+
+	// Client state indication (csi.go).
+	inactive atomic.Bool
+	csi      csiState
 }
 
 func newConn(s *Server, nc net.Conn, ip netip.Addr) *conn {
@@ -473,7 +477,8 @@ func (c *conn) appendFeatures(b []byte) []byte {
 	default:
 		f.Append(xmppcore.New(xmppcore.NSBind, "bind"))
 		f.Append(xmppcore.New(xmppcore.NSSession, "session").Append(xmppcore.New(xmppcore.NSSession, "optional")))
-		f.Append(xmppcore.New(nsStreamMgmt, "sm")) // XEP-0198, sm.go
+		f.Append(xmppcore.New(nsStreamMgmt, "sm"))   // XEP-0198, sm.go
+		f.Append(xmppcore.New(nsClientState, "csi")) // XEP-0352, csi.go
 		if extra := c.srv.deps.PostAuthFeatures; extra != nil {
 			f.Append(extra()...)
 		}

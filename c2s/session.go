@@ -33,19 +33,16 @@ func (c *conn) Send(el *xmppcore.Element) bool {
 	if c.closing.Load() {
 		return false
 	}
-	if c.out.push(el) {
-		c.kickWriter()
-		if c.detached.Load() && el.Local == xmppcore.Message {
-			c.srv.deps.Router.MessageHeld(context.Background(), c, el)
-		}
-		return true
+	if c.inactive.Load() && c.csiHold(el) {
+		return true // XEP-0352: it waits for the client to be active
 	}
-	c.srv.log.Warn("outbound queue full; closing the session", "jid", c.jid.String(), "queue", c.out.max)
-	if o := c.srv.deps.Observer; o != nil {
-		o.QueueDrop()
+	if !c.enqueue(el) {
+		return false
 	}
-	c.Close(stream.PolicyViolation, "too many stanzas waiting: the client reads too slowly")
-	return false
+	if c.detached.Load() && el.Local == xmppcore.Message {
+		c.srv.deps.Router.MessageHeld(context.Background(), c, el)
+	}
+	return true
 }
 
 // closeGrace bounds how long a closed connection may take to flush and
@@ -237,8 +234,14 @@ func (c *conn) runSession(ctx context.Context) error {
 			}
 			return err
 		}
-		if el.Space == nsStreamMgmt {
+		switch el.Space {
+		case nsStreamMgmt:
 			if err := c.smNonza(ctx, el); err != nil {
+				return err
+			}
+			continue
+		case nsClientState:
+			if err := c.csiNonza(el); err != nil {
 				return err
 			}
 			continue

@@ -326,6 +326,7 @@ func (c *conn) smResume(ctx context.Context, req *xmppcore.Element) (*xmppcore.E
 	resend := sm.takeUnacked()
 	old.adopt(c)
 	old.out.pushFront(resend)
+	old.csiSet(true) // XEP-0352: a resumed stream is active
 	c.resumeTarget = old
 	log.Info("stream resumed", "jid", old.jid.String(), "resent", len(resend), "queued", old.out.len()-len(resend))
 	return xmppcore.New(nsStreamMgmt, "resumed", "previd", sm.id, "h", strconv.FormatUint(uint64(sm.inH), 10)), nil

@@ -171,7 +171,7 @@ func TestSMFailures(t *testing.T) {
 		c.Bind("") // the stream goes on
 	})
 	t.Run("enable twice", func(t *testing.T) {
-		c, _, _ := smEnable(t, srv, "alice", "", true)
+		c, _, _ := smEnable(t, srv, "alice", "", false)
 		c.Send(`<enable xmlns='urn:xmpp:sm:3'/>`)
 		failedWith(t, c.Expect(isSM("failed")), "unexpected-request")
 		roundTrip(t, c, "still")
@@ -197,6 +197,12 @@ func TestSMFailures(t *testing.T) {
 		c, _, en := smEnable(t, srv, "alice", "", true)
 		c.Send(`<resume xmlns='urn:xmpp:sm:3' previd='` + en.Attr("id") + `' h='0'/>`)
 		failedWith(t, c.Expect(isSM("failed")), "unexpected-request")
+		c.Send(`</stream:stream>`) // ended, not left detached
+		for {
+			if _, err := c.NextErr(); err != nil {
+				break
+			}
+		}
 	})
 	t.Run("bad h", func(t *testing.T) {
 		c, _, _ := smEnable(t, srv, "alice", "", false)
