@@ -114,11 +114,13 @@ func parseAuthenticate(el *xmppcore.Element) (*sasl2Request, *auth.Failure) {
 	}
 	seen := map[string]bool{}
 	for ch := range el.Children() {
-		key := ch.Space + " " + ch.Local
-		if seen[key] {
-			return nil, sasl2Malformed("repeated " + ch.Local)
+		if known := ch.Space == nsSASL2 || ch.Space == nsBind2 || ch.Space == nsFAST || ch.Space == nsSM; known {
+			key := ch.Space + " " + ch.Local
+			if seen[key] {
+				return nil, sasl2Malformed("repeated " + ch.Local)
+			}
+			seen[key] = true
 		}
-		seen[key] = true
 		switch {
 		case ch.Is(nsSASL2, "initial-response"):
 			b, f := decodeSASL2(ch.Text())

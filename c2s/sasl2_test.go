@@ -200,8 +200,9 @@ func TestSASL2WithoutBind2(t *testing.T) {
 func TestSASL2PLAIN(t *testing.T) {
 	srv := start(t)
 	c := secured(t, srv)
+	// Unknown inline requests, even repeated, are ignored.
 	c.Send(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>` + b64("\x00bob\x00"+password) +
-		`</initial-response><bind xmlns='urn:xmpp:bind:0'/></authenticate>`)
+		`</initial-response><x xmlns='urn:example'/><x xmlns='urn:example'/><bind xmlns='urn:xmpp:bind:0'/></authenticate>`)
 	authz := wantSASL2Success(t, c, c.Next())
 	if !strings.HasPrefix(authz, "bob@localhost/") {
 		t.Errorf("authorization-identifier %q", authz)
