@@ -108,6 +108,13 @@
 // a policy-violation error of type wait, as Prosody's mod_muc_limits
 // answers, and nothing is reflected. Owners and admins are not limited.
 //
+// What a room has queued for delivery is bounded too: while 1,000
+// stanzas or fan-outs wait for its drain (occupants sending faster than
+// the server delivers), a groupchat message is refused with
+// resource-constraint of type wait, nothing reflected or archived, so a
+// room's memory does not grow without bound; each session's own queue is
+// bounded by c2s.
+//
 // The package must not import other feature packages, hold a room's mutex
 // while routing, or touch storage on the message path.
 package muc

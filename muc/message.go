@@ -70,6 +70,13 @@ func (r *room) groupchat(ctx context.Context, st *router.Stanza, s *occSession) 
 		r.errorTo(st, errTooFast)
 		return
 	}
+	if len(r.outq) >= maxBacklog {
+		// Deliveries lag far behind: take no more until they catch up,
+		// rather than queue without bound.
+		r.svc.m.log.Warn("muc: room backlog full: message refused", "room", r.jidStr, "backlog", len(r.outq))
+		r.errorTo(st, errBusy)
+		return
+	}
 	el := r.reflect(st.El, o, true)
 	r.archive(el, o)
 	if historic(st.El) {

@@ -1,6 +1,7 @@
 package muc
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +243,41 @@ func TestRateLimit(t *testing.T) {
 	}
 	if got := bob.Take(); len(got) != 10 {
 		t.Errorf("the owner is limited: bob got %d messages", len(got))
+	}
+}
+
+// TestBacklogFull: while a room's deliveries lag maxBacklog stanzas
+// behind, a groupchat message is refused with resource-constraint (wait)
+// and nothing is reflected, archived or kept as history; once the drain
+// caught up, messages go through again.
+func TestBacklogFull(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.coven()
+	bob := e.bind(bobPC)
+	e.enter(bob, "bob")
+	r := e.room("coven")
+	r.mu.Lock()
+	r.draining = true // as if a drain were running: what is queued stays queued
+	for range maxBacklog {
+		r.outq = append(r.outq, delivery{el: xmppcore.New("", "message"), one: recipient{}})
+	}
+	r.mu.Unlock()
+	e.send(bob, `<message to='%s' type='groupchat' id='late'><body>too late</body></message>`, coven)
+	r.mu.Lock()
+	last := r.outq[len(r.outq)-1]
+	n := len(r.history.entries())
+	r.outq, r.draining = nil, false
+	r.mu.Unlock()
+	if last.el.Attr("type") != "error" || last.one.str != bobPC || !strings.Contains(last.el.String(), "resource-constraint") ||
+		last.el.Child("", "error").Attr("type") != "wait" {
+		t.Errorf("answer to a message into a full backlog: %s to %s", last.el, last.one.str)
+	}
+	if n != 0 {
+		t.Errorf("history holds %d messages after a refused one", n)
+	}
+	expectNothing(t, alice, bob)
+	e.send(bob, `<message to='%s' type='groupchat' id='ok'><body>in time</body></message>`, coven)
+	if got := alice.Take(); len(got) != 1 || got[0].Attr("id") != "ok" {
+		t.Errorf("after the backlog cleared: %s", list(got))
 	}
 }

@@ -438,6 +438,8 @@ var (
 	errTooFast       = stanza.Error{Type: stanza.Wait, Condition: stanza.PolicyViolation,
 		Text: map[string]string{"en": "You are sending messages too fast, please wait a little"}}
 	errNotJoined = xmppcore.NewError(stanza.NotAcceptable, "You are not in the room")
+	errBusy      = stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+		Text: map[string]string{"en": "The room is busy delivering earlier messages, please wait a little"}}
 )
 
 // isLocalUser reports whether j is an account of a served host.

@@ -252,6 +252,11 @@ const (
 	// parallelMin is the fewest recipients a fan-out worker gets: a
 	// fan-out to fewer than twice as many runs on one goroutine.
 	parallelMin = 512
+	// maxBacklog is how many stanzas or fan-outs may wait for the room's
+	// drain before groupchat messages are refused (resource-constraint,
+	// wait): what bounds a room's memory when its occupants send faster
+	// than the server delivers.
+	maxBacklog = 1000
 )
 
 // fanoutWorkers is how many goroutines may share one fan-out: the
