@@ -7,6 +7,7 @@ import (
 	"crypto/pbkdf2"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -27,6 +29,7 @@ import (
 	"parley.im/parley/storage"
 	"parley.im/parley/storage/postgres"
 	"parley.im/parley/storage/sqlite"
+	"parley.im/parley/xmppcore"
 )
 
 // cmdProvision creates bench accounts directly in Parley's storage. `parley
@@ -45,6 +48,8 @@ func cmdProvision(args []string, stdout, stderr io.Writer) int {
 	prosodyDir := fs.String("prosody", "", "Prosody's data_path: write internal_hashed account files there (the server must use authentication = \"internal_hashed\")")
 	prosodyHash := fs.String("prosody-hash", "SHA-256", "with -prosody: Prosody's password_hash, SHA-1 or SHA-256")
 	ejabberdAPI := fs.String("ejabberd-api", "", "ejabberd mod_http_api base `URL` (e.g. http://127.0.0.1:5280/api): POST /register for each account")
+	ibrAddr := fs.String("ibr", "", "register accounts in-band (XEP-0077) at this server `host:port`, one stream each")
+	ibrTLS := fs.String("ibr-tls", "starttls", "with -ibr: starttls, direct or plaintext")
 	execCmd := fs.String("exec", "", "run this `command` once per account (through sh -c), with %u, %h and %p replaced by the user, host and password: e.g. 'prosodyctl register %u %h %p' or 'ejabberdctl register %u %h %p'")
 	domain := fs.String("domain", "localhost", "host (virtual host name in Parley's configuration)")
 	pattern := fs.String("user", "user%d", "account name `pattern`, with one %d for the index")
@@ -54,7 +59,7 @@ func cmdProvision(args []string, stdout, stderr io.Writer) int {
 	iterations := fs.Int("iterations", 10000, "PBKDF2 iterations (Parley's auth.scram_iterations)")
 	workers := fs.Int("workers", 8, "accounts written concurrently (SQLite serializes writes anyway)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: parley-bench provision -store sqlite:PATH|postgres:DSN | -prosody DATA_PATH | -ejabberd-api URL | -exec CMD [flags]")
+		fmt.Fprintln(stderr, "usage: parley-bench provision -store sqlite:PATH|postgres:DSN | -prosody DATA_PATH | -ejabberd-api URL | -ibr HOST:PORT | -exec CMD [flags]")
 		fmt.Fprintln(stderr, "Creates accounts that all share one password and one salt: for benchmarks only.")
 		fs.PrintDefaults()
 	}
@@ -62,7 +67,7 @@ func cmdProvision(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	targets := 0
-	for _, t := range []string{*store, *prosodyDir, *ejabberdAPI, *execCmd} {
+	for _, t := range []string{*store, *prosodyDir, *ejabberdAPI, *execCmd, *ibrAddr} {
 		if t != "" {
 			targets++
 		}
@@ -86,6 +91,14 @@ func cmdProvision(args []string, stdout, stderr io.Writer) int {
 			create, err = p.prosody(*prosodyDir, *prosodyHash)
 		case *ejabberdAPI != "":
 			create = p.ejabberd(*ejabberdAPI)
+		case *ibrAddr != "":
+			switch m := TLSMode(*ibrTLS); m {
+			case Plaintext, StartTLS, DirectTLS:
+				create = p.ibr(*ibrAddr, m)
+			default:
+				fmt.Fprintf(stderr, "parley-bench: -ibr-tls %q: want starttls, direct or plaintext\n", *ibrTLS)
+				return 2
+			}
 		default:
 			create = p.exec(*execCmd)
 		}
@@ -330,3 +343,76 @@ func (p *peerProvision) exec(cmd string) func(context.Context, string) (bool, er
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// ibr registers accounts with XEP-0077 in-band registration before login:
+// one stream per account (stream, TLS as asked, <iq type='set'> with
+// username and password). The server must allow it (Parley:
+// register.enabled with a high enough max_per_ip; Prosody:
+// allow_registration; ejabberd: mod_register with ip_access).
+func (p *peerProvision) ibr(addr string, mode TLSMode) func(context.Context, string) (bool, error) {
+	cfg := &ClientConfig{
+		Domain:    p.domain,
+		TLS:       mode,
+		TLSConfig: &tls.Config{ServerName: p.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // benchmark accounts on loopback
+		MaxStanza: 1 << 16,
+	}
+	return func(ctx context.Context, user string) (bool, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false, err
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+		s := &Session{nc: nc, c: nc, cfg: cfg}
+		if mode == DirectTLS {
+			if err := s.handshake(true); err != nil {
+				return false, err
+			}
+		}
+		features, err := s.openStream("register")
+		if err != nil {
+			return false, err
+		}
+		if mode == StartTLS {
+			if features.Child(xmppcore.NSTLS, "starttls") == nil {
+				return false, errors.New("the server offers no STARTTLS")
+			}
+			if err := s.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`); err != nil {
+				return false, err
+			}
+			if el, err := s.next("starttls"); err != nil || !el.Is(xmppcore.NSTLS, "proceed") {
+				return false, fmt.Errorf("STARTTLS refused: %v", err)
+			}
+			if err := s.handshake(false); err != nil {
+				return false, err
+			}
+			if _, err := s.openStream("register"); err != nil {
+				return false, err
+			}
+		}
+		q := `<iq type='set' id='reg1'><query xmlns='jabber:iq:register'><username>` + xmppcore.EscapeAttr(user) +
+			`</username><password>` + xmppcore.EscapeAttr(p.password) + `</password></query></iq>`
+		if err := s.send(q); err != nil {
+			return false, err
+		}
+		for {
+			el, err := s.next("register")
+			if err != nil {
+				return false, err
+			}
+			if el.Local != "iq" || el.Attr("id") != "reg1" {
+				continue
+			}
+			_ = s.send("</stream:stream>")
+			switch cond := stanzaErrCond(el); {
+			case el.Attr("type") == "result":
+				return true, nil
+			case cond == "conflict":
+				return false, nil
+			default:
+				return false, fmt.Errorf("registering %s: %s", user, cond)
+			}
+		}
+	}
+}

@@ -219,3 +219,61 @@ func TestStamp(t *testing.T) {
 		t.Fatal("marshal")
 	}
 }
+
+// Provisioning other than Parley's own store: in-band registration against
+// a real Parley, Prosody's account files, and a command per account.
+func TestProvisionPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := xmpptest.Start(t, func(c *config.Config) {
+		c.MUC.Enabled = false
+		c.Register.Enabled = true
+		c.Register.MaxPerIP = 100
+	})
+	provision := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"provision"}, args...), &out, &errb); code != 0 {
+			t.Fatalf("provision %q: exit %d: %s%s", args, code, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	ibr := []string{"-ibr", srv.StartTLSAddr, "-user", "ibr%d", "-password", "pw ibr", "-count", "3", "-workers", "2"}
+	if out := provision(ibr...); !strings.Contains(out, "3 accounts created, 0 already existed") {
+		t.Errorf("in-band registration: %s", out)
+	}
+	if out := provision(ibr...); !strings.Contains(out, "0 accounts created, 3 already existed") {
+		t.Errorf("in-band registration again: %s", out)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"login-idle", "-addr", srv.StartTLSAddr, "-user", "ibr%d", "-password", "pw ibr", "-count", "3",
+		"-hold", "100ms", "-settle", "0s", "-after-close", "0s"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "3 ok, 0 failed") {
+		t.Errorf("login with registered accounts: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+
+	dir := t.TempDir()
+	if out := provision("-prosody", dir, "-count", "2", "-iterations", "4096", "-password", "pencil"); !strings.Contains(out, "2 accounts created") {
+		t.Errorf("prosody: %s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "localhost", "accounts", "user1.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`["iteration_count"] = 4096;`, `["salt"] = "parley-bench-0f6c2a9e-sha-256";`, `["stored_key"] = "`, `["server_key"] = "`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("prosody account file lacks %s:\n%s", want, b)
+		}
+	}
+	if got := prosodyEncode("a.b@c"); got != "a%2eb%40c" {
+		t.Errorf("prosodyEncode = %q", got)
+	}
+
+	list := filepath.Join(dir, "list")
+	if out := provision("-exec", "echo %u %h %p >> "+list, "-count", "2", "-password", "it's", "-workers", "1"); !strings.Contains(out, "2 accounts created") {
+		t.Errorf("exec: %s", out)
+	}
+	if b, _ := os.ReadFile(list); string(b) != "user0 localhost it's\nuser1 localhost it's\n" {
+		t.Errorf("exec ran: %q", b)
+	}
+}
