@@ -41,7 +41,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	u     *Upload
 	r     *router.Router
 	clock *clock
@@ -53,7 +53,7 @@ type env struct {
 
 // newEnv runs the module against a real router and registry, with its
 // handler on a real HTTP server under /upload/.
-func newEnv(t *testing.T, opts Options) *env {
+func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	e := &env{t: t, clock: &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}}
 	if opts.Dir == "" {

@@ -224,7 +224,7 @@ func TestStreamError(t *testing.T) {
 // TestWaitAndInactivity: a held request is answered empty after 'wait';
 // a session with no request held for 'inactivity' ends.
 func TestWaitAndInactivity(t *testing.T) {
-	e := newEnv(t, bosh.Config{Inactivity: 100 * time.Millisecond})
+	e := newEnv(t, bosh.Config{Inactivity: time.Second})
 	c := e.client()
 	el := c.create(`to='localhost' wait='1' hold='1' ver='1.11' xmpp:version='1.0'`)
 	if el.Attr("wait") != "1" || el.Child(xmppcore.NSStream, "features") == nil {
