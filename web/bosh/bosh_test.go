@@ -347,3 +347,20 @@ func TestDroppedRequest(t *testing.T) {
 		t.Errorf("the request sent again got %s", el)
 	}
 }
+
+// BenchmarkMessages sends chat messages from a BOSH session to a TCP user,
+// one request per message (as a client that sends at once), and waits for
+// each to arrive: the round trip of one message through /http-bind.
+func BenchmarkMessages(b *testing.B) {
+	e := newEnv(b, bosh.Config{})
+	c := e.client()
+	c.login("alice", "alice-secret", "web")
+	bob, _ := xmpptest.Login(b, e.xs, "bob", "bob-secret", "tcp")
+	i := 0
+	for b.Loop() {
+		i++
+		body := "m" + strconv.Itoa(i)
+		c.async("", `<message xmlns='jabber:client' to='bob@localhost/tcp' type='chat'><body>`+body+`</body></message>`)
+		bob.Expect(isMessage(body))
+	}
+}

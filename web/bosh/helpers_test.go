@@ -21,13 +21,13 @@ import (
 // env is a real server (xmpptest) with a BOSH handler over its c2s on a
 // real HTTP server.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	xs  *xmpptest.Server
 	h   *bosh.Handler
 	srv *httptest.Server
 }
 
-func newEnv(t *testing.T, cfg bosh.Config, configure ...func(*config.Config)) *env {
+func newEnv(t testing.TB, cfg bosh.Config, configure ...func(*config.Config)) *env {
 	t.Helper()
 	xs := xmpptest.Start(t, configure...)
 	xs.AddUser(t, "alice", "alice-secret")
