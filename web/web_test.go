@@ -2,11 +2,15 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -478,5 +482,83 @@ func TestChatPage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	s, _ := start(t)
+	s.AddUser(t, "alice", "pw-alice")
+	_, secure := s.WebAddrs()
+	pem, err := os.ReadFile(filepath.Join(s.Config.CertDir(), "localhost.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	// The host's certificate, chosen by SNI, verifies for "localhost".
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	base := "https://" + secure[0].String()
+	resp, err := client.Get(base + "/.well-known/host-meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"wss://`+secure[0].String()+`/xmpp-websocket"`) {
+		t.Fatalf("host-meta over HTTPS: %s", b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "wss://"+secure[0].String()+web.WebSocketPath, &websocket.DialOptions{
+		Subprotocols: []string{"xmpp"}, HTTPClient: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &wsClient{t: t, ws: ws}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	if j := c.login("alice", "pw-alice"); j != "alice@localhost/web" {
+		t.Fatalf("bound %q", j)
+	}
+}
+
+func TestShutdownClosesWebSockets(t *testing.T) {
+	s, base := start(t)
+	s.AddUser(t, "alice", "pw-alice")
+	c := mustDialWS(t, base)
+	c.login("alice", "pw-alice")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	if cond := c.expectStreamError(); cond != "system-shutdown" {
+		t.Fatalf("condition %q, want system-shutdown", cond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("the web server still answers after shutdown")
+	}
+}
+
+func TestKeepaliveClosesSilentPeer(t *testing.T) {
+	s, base := start(t, func(c *config.Config) {
+		c.Web.WebSocket.PingInterval = time.Second
+		c.C2S.PingTimeout = time.Second
+	})
+	// A client that never reads never answers the server's ping.
+	_, _, err := dialWS(t, base, &websocket.DialOptions{Subprotocols: []string{"xmpp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Well before the negotiation timeout (30 s) ends it, the keepalive does.
+	deadline := time.Now().Add(15 * time.Second)
+	for s.C2S().ConnCount() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the silent WebSocket is still open")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
