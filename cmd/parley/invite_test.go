@@ -42,7 +42,7 @@ func TestInviteCreate(t *testing.T) {
 	}
 	inv, err := inviteOf(t, cfg, strings.TrimSpace(r.stdout))
 	if err != nil || inv.Username != "juliet" || inv.Inviter != "admin" || !inv.Register ||
-		inv.Expires.Sub(time.Now()) > 2*time.Hour || inv.Expires.Sub(time.Now()) < time.Hour {
+		time.Until(inv.Expires) > 2*time.Hour || time.Until(inv.Expires) < time.Hour {
 		t.Errorf("stored invite %+v, %v", inv, err)
 	}
 	if strings.Contains(r.stderr, strings.TrimSpace(r.stdout)) {
