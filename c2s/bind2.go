@@ -23,7 +23,9 @@ func (c *conn) bind2InlineFeatures() []string {
 	if c.srv.cfg.SASL2.Carbons {
 		vars = append(vars, nsCarbons)
 	}
-	return append(vars, nsSM) // stream management: smEnable, sm.go
+	// Client state indication (csiSet, csi.go) and stream management
+	// (smEnable, sm.go).
+	return append(vars, nsCSI, nsSM)
 }
 
 // processResourceKey keys stable resources when no FakeSaltKey is
@@ -163,6 +165,14 @@ func (c *conn) bind2Enable(_ context.Context, req, bound *xmppcore.Element) {
 		// XEP-0386: the <enabled/> (or <failed/>) goes in <bound/>; the
 		// count of stanzas starts now, before the session's first.
 		bound.Append(c.smEnable(en))
+	}
+	// XEP-0352: the session begins in the state asked for (active by
+	// default); no answer.
+	switch {
+	case req.Child(nsCSI, "inactive") != nil:
+		c.csiSet(false)
+	case req.Child(nsCSI, "active") != nil:
+		c.csiSet(true)
 	}
 }
 

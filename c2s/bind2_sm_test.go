@@ -60,3 +60,44 @@ func TestBind2InlineSM(t *testing.T) {
 	}
 	roundTrip(t, c3, "p3")
 }
+
+// TestBind2InlineCSI: a session that Bind2 starts inactive holds chat
+// states back, keeping only the latest per contact, until a message that
+// matters; one started without <inactive/> gets them all.
+func TestBind2InlineCSI(t *testing.T) {
+	srv := start(t)
+	bob, _ := login(t, srv, "bob", "b")
+	for _, inactive := range []bool{true, false} {
+		c := secured(t, srv)
+		var vars []string
+		for f := range c.Features.Child(nsSASL2, "authentication").Child(nsSASL2, "inline").Child(nsBind2, "bind").Child(nsBind2, "inline").Children() {
+			vars = append(vars, f.Attr("var"))
+		}
+		if !strings.Contains(strings.Join(vars, " "), "urn:xmpp:csi:0") {
+			t.Fatalf("Bind2 inline features %v lack CSI", vars)
+		}
+		csi := ""
+		if inactive {
+			csi = `<inactive xmlns='urn:xmpp:csi:0'/>`
+		}
+		el, _ := sasl2Auth(t, c, scram("alice", password), `<bind xmlns='urn:xmpp:bind:0'>`+csi+`</bind>`)
+		full := wantSASL2Success(t, c, el)
+		for _, id := range []string{"cs1", "cs2"} {
+			bob.Send(`<message type='chat' to='` + full + `' id='` + id + `'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+		}
+		bob.Send(`<message type='chat' to='` + full + `' id='m3'><body>hi</body></message>`)
+		var got []string
+		for len(got) == 0 || got[len(got)-1] != "m3" {
+			if m := c.Next(); m.Local == "message" {
+				got = append(got, m.Attr("id"))
+			}
+		}
+		want := "cs1 cs2 m3"
+		if inactive {
+			want = "cs2 m3"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("inactive %v: received %v, want %s", inactive, got, want)
+		}
+	}
+}
