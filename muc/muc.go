@@ -161,6 +161,7 @@ type MUC struct {
 	stopOnce sync.Once
 	arch     archiver       // room archive writes (archive.go)
 	drains   sync.WaitGroup // rooms draining on a goroutine of their own (room.flush)
+	purging  sync.WaitGroup // the room archive purge (archive.go)
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -282,7 +283,11 @@ func (m *MUC) Start(context.Context) error {
 	if m.started.CompareAndSwap(false, true) {
 		go m.janitor()
 		if m.opts.ArchiveRetention > 0 && m.roomArchive() != nil {
-			go m.purger()
+			m.purging.Add(1)
+			go func() {
+				defer m.purging.Done()
+				m.purger()
+			}()
 		}
 	}
 	return nil
@@ -297,7 +302,8 @@ func (m *MUC) Stop(ctx context.Context) error {
 		m.rt.SetComponent(s.domain, nil)
 		s.shutdown(ctx)
 	}
-	m.waitDrains(ctx)
+	waitGroup(ctx, &m.drains)
+	waitGroup(ctx, &m.purging) // stopped by m.stop, before storage closes
 	if m.started.Load() {
 		select {
 		case <-m.done:
@@ -307,11 +313,10 @@ func (m *MUC) Stop(ctx context.Context) error {
 	return nil
 }
 
-// waitDrains waits for the rooms draining on goroutines of their own, or
-// for ctx to end.
-func (m *MUC) waitDrains(ctx context.Context) {
+// waitGroup waits for wg, or for ctx to end.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
 	done := make(chan struct{})
-	go func() { m.drains.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
