@@ -21,6 +21,9 @@
 #   LOG_LEVEL    Parley's log level                      [warn]
 #   SOURCES      local addresses for the tool            [127.0.0.2,127.0.0.3]
 #   SERVER_CPU, TOOL_CPU  CPUs for taskset               [1, 0]
+#                (Go runs on the CPUs it is pinned to: with one, a large
+#                room's fan-out is not split between workers; give the
+#                server more, e.g. SERVER_CPU=1-3, on a machine that has them)
 #   BENCH_FLAGS  extra parley-bench flags, e.g. "-body-bytes 200"
 #   PARLEY_REV   build Parley and the tool from this git revision (git archive)
 #                instead of the working tree
