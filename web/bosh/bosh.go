@@ -282,6 +282,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, b *body) {
 		fail("bad-request", http.StatusBadRequest)
 		return
 	}
+	// wait='0' would turn every held request into a busy poll.
+	wait = max(wait, min(time.Second, h.cfg.MaxWait))
 	hold := 1
 	if v := b.attr("hold"); v != "" {
 		if hold, err = strconv.Atoi(v); err != nil || hold < 0 {

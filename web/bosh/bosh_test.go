@@ -234,6 +234,14 @@ func TestWaitAndInactivity(t *testing.T) {
 		t.Errorf("after wait: %s", el)
 	}
 	sid := c.sid
+	// wait='0' is raised to a second; a longer wait than the maximum is
+	// lowered to it.
+	if el := e.client().create(`to='localhost' wait='0' ver='1.11' xmpp:version='1.0'`); el.Attr("wait") != "1" {
+		t.Errorf("wait=0 answered with wait=%q", el.Attr("wait"))
+	}
+	if el := e.client().create(`to='localhost' wait='3600' ver='1.11' xmpp:version='1.0'`); el.Attr("wait") != "60" {
+		t.Errorf("wait=3600 answered with wait=%q", el.Attr("wait"))
+	}
 	waitFor(t, "the inactive session to end", func() bool { return e.h.Held(sid) == -1 })
 	if el := c.send(""); el.Attr("condition") != "item-not-found" {
 		t.Errorf("after inactivity: %s", el)
