@@ -14,6 +14,14 @@
 // parsed on its own, no STARTTLS). An optional Observer (Deps.Observer)
 // counts sessions, stanzas, logins and queue overflows for metrics.
 //
+// XEP-0198 stream management (sm.go) counts what each side handled; a
+// resumable session whose transport is lost is detached: it stays bound in
+// the router, holding what is routed to it, with no goroutine and no
+// transport, until <resume/> on a new stream moves that transport into it
+// or the timeout ends it, its undelivered messages then going to offline
+// storage through the router. XEP-0352 client state indication (csi.go)
+// holds back presence and chat states while the client is inactive.
+//
 // It does not use mellium's negotiator, SASL server, bind feature or Serve
 // loop (see shared/research/mellium.md for their defects); it uses mellium's
 // jid for addresses and its stream and stanza error values.
