@@ -84,8 +84,8 @@ type C2S struct {
 	QueueSize             int           `toml:"queue_size"`
 	// XEP-0198 stream management.
 	SMResumeTimeout time.Duration `toml:"sm_resume_timeout"` // 0 = not resumable
-	SMMaxUnacked    int           `toml:"sm_max_unacked"`
-	SMLocation      string        `toml:"sm_location"` // host:port clients reconnect to; "" = any
+	SMMaxUnacked    int           `toml:"sm_max_unacked"`    // 0 = twice queue_size
+	SMLocation      string        `toml:"sm_location"`       // host:port clients reconnect to; "" = any
 }
 
 // Auth configures SASL and login throttling.
@@ -312,7 +312,6 @@ func Default() *Config {
 			MaxSessionsPerAccount: 10,
 			QueueSize:             4096,
 			SMResumeTimeout:       5 * time.Minute,
-			SMMaxUnacked:          8192,
 		},
 		Auth: Auth{
 			ScramIterations:   10000,

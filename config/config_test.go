@@ -113,6 +113,12 @@ func TestValidationRules(t *testing.T) {
 		{"max_sessions high", "[c2s]\nmax_sessions_per_account = 1001", `config.toml:2: c2s.max_sessions_per_account: must be between 1 and 1000`},
 		{"queue_size low", "[c2s]\nqueue_size = 15", `config.toml:2: c2s.queue_size: must be between 16 and 65536, got 15`},
 		{"queue_size high", "[c2s]\nqueue_size = 65537", `config.toml:2: c2s.queue_size: must be between 16 and 65536, got 65537`},
+		{"sm_resume_timeout high", "[c2s]\nsm_resume_timeout = \"25h\"", `config.toml:2: c2s.sm_resume_timeout: must be at most 24h0m0s`},
+		{"sm_resume_timeout negative", "[c2s]\nsm_resume_timeout = \"-1s\"", `config.toml:2: c2s.sm_resume_timeout: must be at least 0s`},
+		{"sm_max_unacked low", "[c2s]\nsm_max_unacked = 15", `config.toml:2: c2s.sm_max_unacked: must be between 16 and 1000000, got 15`},
+		{"sm_max_unacked below queue", "[c2s]\nsm_max_unacked = 100", `c2s.sm_max_unacked: must be at least c2s.queue_size (4096)`},
+		{"sm_location without port", "[c2s]\nsm_location = \"node1.example.net\"", `config.toml:2: c2s.sm_location: must be "host:port"`},
+		{"sm_location bad port", "[c2s]\nsm_location = \"node1.example.net:70000\"", `config.toml:2: c2s.sm_location: must be "host:port"`},
 
 		{"scram low", "[auth]\nscram_iterations = 4095", `config.toml:2: auth.scram_iterations: must be between 4096 and 1000000, got 4095`},
 		{"scram high", "[auth]\nscram_iterations = 1000001", `config.toml:2: auth.scram_iterations: must be between 4096 and 1000000`},

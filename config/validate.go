@@ -72,7 +72,9 @@ func (c *Config) validate() errorList {
 	intRange("c2s.max_sessions_per_account", c.C2S.MaxSessionsPerAccount, 1, 1000)
 	intRange("c2s.queue_size", c.C2S.QueueSize, 16, 65536)
 	durRange("c2s.sm_resume_timeout", c.C2S.SMResumeTimeout, 0, 24*time.Hour)
-	intRange("c2s.sm_max_unacked", c.C2S.SMMaxUnacked, 16, 1000000)
+	if c.C2S.SMMaxUnacked != 0 {
+		intRange("c2s.sm_max_unacked", c.C2S.SMMaxUnacked, 16, 1000000)
+	}
 	if c.C2S.SMMaxUnacked >= 16 && c.C2S.QueueSize >= 16 && c.C2S.SMMaxUnacked < c.C2S.QueueSize {
 		// A login burst fills the queue and is written before the client
 		// can acknowledge any of it.
