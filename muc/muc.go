@@ -161,6 +161,8 @@ type MUC struct {
 	stopOnce sync.Once
 	arch     archiver       // room archive writes (archive.go)
 	drains   sync.WaitGroup // rooms draining on a goroutine of their own (room.flush)
+	drainMu  sync.Mutex     // orders drains.Add before the Wait in Stop
+	noAsync  bool           // set by Stop under drainMu: drain synchronously
 	purging  sync.WaitGroup // the room archive purge (archive.go)
 	stop     chan struct{}
 	done     chan struct{}
@@ -297,6 +299,9 @@ func (m *MUC) Start(context.Context) error {
 // shut down), unregisters the components and stops the janitor.
 func (m *MUC) Stop(ctx context.Context) error {
 	m.stopOnce.Do(func() { close(m.stop) })
+	m.drainMu.Lock()
+	m.noAsync = true
+	m.drainMu.Unlock()
 	defer m.archiveWait()
 	for _, s := range m.services {
 		m.rt.SetComponent(s.domain, nil)
@@ -311,6 +316,18 @@ func (m *MUC) Stop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// drainAsync counts a drain about to start on a goroutine of its own,
+// unless the module is stopping (then the caller drains itself).
+func (m *MUC) drainAsync() bool {
+	m.drainMu.Lock()
+	defer m.drainMu.Unlock()
+	if m.noAsync {
+		return false
+	}
+	m.drains.Add(1)
+	return true
 }
 
 // waitGroup waits for wg, or for ctx to end.

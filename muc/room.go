@@ -207,9 +207,7 @@ func (r *room) flush(ctx context.Context) {
 		return
 	}
 	r.draining = true
-	if len(r.recips) >= asyncDrainMin {
-		m := r.svc.m
-		m.drains.Add(1)
+	if m := r.svc.m; len(r.recips) >= asyncDrainMin && m.drainAsync() {
 		r.mu.Unlock()
 		go func() {
 			defer m.drains.Done()
