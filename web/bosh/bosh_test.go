@@ -372,3 +372,21 @@ func BenchmarkMessages(b *testing.B) {
 		bob.Expect(isMessage(body))
 	}
 }
+
+// TestPauseOutlastsInactivity: a session paused for longer than the
+// inactivity period is still there after that period.
+func TestPauseOutlastsInactivity(t *testing.T) {
+	e := newEnv(t, bosh.Config{Inactivity: time.Second})
+	c := e.client()
+	c.login("alice", "alice-secret", "web")
+	if el := c.send(`pause='30'`); el.Attr("type") != "" {
+		t.Fatalf("pause: %s", el)
+	}
+	time.Sleep(2 * time.Second) // twice the inactivity period, well within the pause
+	if e.h.Held(c.sid) == -1 {
+		t.Fatal("the paused session ended after the inactivity period")
+	}
+	bob, _ := xmpptest.Login(t, e.xs, "bob", "bob-secret", "tcp")
+	c.async("", `<message xmlns='jabber:client' to='bob@localhost/tcp' type='chat'><body>back</body></message>`)
+	bob.Expect(isMessage("back"))
+}

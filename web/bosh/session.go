@@ -301,14 +301,16 @@ func (s *session) processLocked(req *request, b *body) string {
 			s.h.log.Info("bosh: pause refused", "pause", p)
 			return "policy-violation"
 		}
-		// Everything held is answered at once, this one without payloads
-		// (§10); inactivity is d until the next request.
-		s.flushLocked()
+		// Everything held is answered at once (the oldest with what
+		// waits), this one without payloads (§10); inactivity is d until
+		// the next request.
+		s.pause = d
 		for len(s.held) > 0 {
 			s.answerLocked(s.held[0], nil)
 		}
 		req.resp <- response(nil, nil)
-		s.pause = d
+		s.stopTimer()
+		s.armLocked()
 		return ""
 	}
 	s.pause = 0
@@ -412,6 +414,7 @@ func (s *session) expireLocked(req *request) {
 		// sends the missing requests again (§17.3).
 		delete(s.early, req.rid)
 		req.resp <- response([]string{"type", "error"}, nil)
+		s.armLocked()
 	}
 	// Else it was answered meanwhile.
 }
@@ -430,7 +433,7 @@ func (s *session) dropLocked(req *request) {
 
 // armLocked starts the inactivity timer when no request is held.
 func (s *session) armLocked() {
-	if s.ended || len(s.held) > 0 || s.timer != nil {
+	if s.ended || len(s.held) > 0 || len(s.early) > 0 || s.timer != nil {
 		return
 	}
 	d := s.h.cfg.Inactivity
@@ -441,7 +444,7 @@ func (s *session) armLocked() {
 	gen := s.timerGen
 	s.timer = time.AfterFunc(d, func() {
 		s.mu.Lock()
-		if gen == s.timerGen && len(s.held) == 0 && !s.ended {
+		if gen == s.timerGen && len(s.held) == 0 && len(s.early) == 0 && !s.ended {
 			s.h.log.Info("bosh: session inactive, ended")
 			s.endLocked("", nil)
 		}
