@@ -16,7 +16,8 @@ type Invite struct {
 	TokenHash string // InviteTokenHash of the token
 	// Inviter is the username on Host of the account that created the
 	// invitation, "" when the server did (an admin command, the CLI) with
-	// no roster subscription.
+	// no roster subscription. Deleting that account deletes the
+	// invitation.
 	Inviter string
 	// Username, when set, is the only account the token registers; it is
 	// reserved until the invitation expires.

@@ -19,6 +19,7 @@ func RunInvites(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Reserves", testInviteReserves},
 		{"Purge", testInvitePurge},
 		{"HostsApart", testInviteHosts},
+		{"InviterDeleted", testInviteInviterDeleted},
 	})
 }
 
@@ -191,5 +192,29 @@ func testInviteHosts(t *testing.T, s storage.Store) {
 	}
 	if _, err := s.TakeInvite(t.Context(), "example.net", a.TokenHash, inviteNow); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("an invite of example.org taken on example.net: %v", err)
+	}
+}
+
+// Deleting an account deletes the invitations it created, and only those.
+func testInviteInviterDeleted(t *testing.T, s storage.Store) {
+	mustCreate(t, s, "example.org", "alice", nil)
+	mustCreate(t, s, "example.net", "alice", nil)
+	mine := testInvite("example.org", "mine")
+	other := testInvite("example.net", "same name, other host")
+	server := testInvite("example.org", "the server's")
+	server.Inviter = ""
+	for _, inv := range []storage.Invite{mine, other, server} {
+		mustCreateInvite(t, s, inv)
+	}
+	if err := s.DeleteAccount(t.Context(), "example.org", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Invite(t.Context(), "example.org", mine.TokenHash, inviteNow); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the deleted inviter's invitation: %v, want ErrNotFound", err)
+	}
+	for _, inv := range []storage.Invite{other, server} {
+		if _, err := s.Invite(t.Context(), inv.Host, inv.TokenHash, inviteNow); err != nil {
+			t.Errorf("invitation of %s by %q after deleting alice@example.org: %v", inv.Host, inv.Inviter, err)
+		}
 	}
 }

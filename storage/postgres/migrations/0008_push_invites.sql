@@ -30,3 +30,15 @@ CREATE TABLE invites (
 );
 CREATE INDEX invites_reserved ON invites (host, username) WHERE username <> '';
 CREATE INDEX invites_by_expiry ON invites (expires_at);
+CREATE INDEX invites_by_inviter ON invites (host, inviter) WHERE inviter <> '';
+
+-- An account's invitations go with it: a name deleted and registered
+-- again must not inherit its predecessor's contact invitations.
+CREATE FUNCTION invites_inviter_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM invites WHERE host = OLD.host AND inviter = OLD.username;
+	RETURN NULL;
+END;
+$$;
+CREATE TRIGGER invites_inviter_deleted AFTER DELETE ON accounts
+	FOR EACH ROW EXECUTE FUNCTION invites_inviter_deleted();

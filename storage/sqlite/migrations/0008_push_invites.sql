@@ -32,3 +32,11 @@ CREATE TABLE invites (
 ) WITHOUT ROWID;
 CREATE INDEX invites_reserved ON invites (host, username) WHERE username <> '';
 CREATE INDEX invites_by_expiry ON invites (expires_at);
+CREATE INDEX invites_by_inviter ON invites (host, inviter) WHERE inviter <> '';
+
+-- An account's invitations go with it: a name deleted and registered
+-- again must not inherit its predecessor's contact invitations.
+CREATE TRIGGER invites_inviter_deleted AFTER DELETE ON accounts
+BEGIN
+	DELETE FROM invites WHERE host = old.host AND inviter = old.username;
+END;
