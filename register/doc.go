@@ -42,7 +42,8 @@
 // authentication, and an IQ set <preauth xmlns='urn:xmpp:pars:0'
 // token='…'/> checks the token against storage.Invites: a result for an
 // invitation of the host that allows registering and has not expired,
-// item-not-found otherwise. The token is not used yet (§4): it lets the
+// item-not-found otherwise; each check counts against Options.MaxPerIP
+// like a registration attempt. The token is not used yet (§4): it lets the
 // following registrations from the same address on the same host, during
 // PreAuthWindow, create an account even with Enabled false, the expiry
 // having been checked at the preauth. The session layer gives the module

@@ -30,6 +30,12 @@ func (m *Register) checkToken(ctx context.Context, host string, ip netip.Addr, t
 	if token == "" {
 		return errBadPreAuth
 	}
+	// Token checks count as registration attempts: guesses are bounded
+	// per address like account creations.
+	if !m.lim.take(ip) {
+		m.log.Info("invitation token refused: rate limit", "host", host, "ip", ip.String())
+		return errTooMany
+	}
 	now := m.opts.Now()
 	inv, err := m.store.Invite(ctx, host, storage.InviteTokenHash(token), now)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && !inv.Register) {

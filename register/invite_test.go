@@ -153,3 +153,21 @@ func TestNoRegisterInvite(t *testing.T) {
 		t.Errorf("preauth with a roster-only token: %s", r)
 	}
 }
+
+// Token checks are bounded per address like registrations.
+func TestPreAuthTokenRateLimit(t *testing.T) {
+	e := setup(t, Options{Invites: true, MaxPerIP: 2})
+	e.invite(t, "tok", storage.Invite{})
+	bad := `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='guess'/></iq>`
+	for range 2 {
+		if r := e.preIQ(t, ipA, bad); cond(r) != "item-not-found" {
+			t.Fatalf("a wrong token: %s", r)
+		}
+	}
+	if r := e.preIQ(t, ipA, preauthTok); cond(r) != "not-acceptable" {
+		t.Errorf("a third check from the address: %s, want not-acceptable (wait)", r)
+	}
+	if r := e.preIQ(t, ipB, preauthTok); r.Attr("type") != "result" {
+		t.Errorf("from another address: %s", r)
+	}
+}
