@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -76,7 +77,7 @@ func newEnv(t testing.TB, opts Options) *env {
 	mux.Handle("/upload/", http.StripPrefix("/upload", e.u.Handler()))
 	e.r = router.New(router.Config{Hosts: []string{host},
 		AccountExists: routertest.Accounts("alice@example.org", "bob@example.org")})
-	reg := module.NewRegistry(module.Env{Router: e.r})
+	reg := module.NewRegistry(module.Env{Router: e.r, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := reg.Add(e.u); err != nil {
 		t.Fatal(err)
 	}
