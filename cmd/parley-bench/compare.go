@@ -109,16 +109,22 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 			if r == nil || r.MUC == nil {
 				return math.NaN(), ""
 			}
-			note := fmt.Sprintf("%d occupants", r.MUC.Joined)
+			var notes []string
+			if r.MUC.Joined < r.Count {
+				notes = append(notes, fmt.Sprintf("%d of %d occupants joined", r.MUC.Joined, r.Count))
+			}
 			if r.MUC.Missing > 0 {
-				note += ", saturated"
+				notes = append(notes, "saturated (deliveries missing)")
 			}
 			for _, n := range r.Notes {
 				if strings.HasPrefix(n, "TOOL-BOUND") {
-					note += ", TOOL-BOUND"
+					notes = append(notes, "TOOL-BOUND")
 				}
 			}
-			return r.MUC.DeliveryRate, note
+			if r.MUC.Joined == 0 {
+				return math.NaN(), strings.Join(notes, ", ")
+			}
+			return r.MUC.DeliveryRate, strings.Join(notes, ", ")
 		}},
 		{"overload (2× Parley's saturation): RSS peak / start", true, math.NaN(), "×", loadFig("chat-overload", func(r *Result) float64 { return r.Load.CPU.RSSGrowth })},
 		{"overload: admitted messages p99 latency", true, math.NaN(), "ms", loadFig("chat-overload", func(r *Result) float64 { return r.Load.Latency.P99 })},
