@@ -103,6 +103,12 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		}},
 		{"1:1 chat, server CPU-s per 1,000 messages at a fixed rate", true, 0.5, "s", loadFig("chat-fixed", func(r *Result) float64 { return r.Load.ServerCPUPer1000 })},
 		{"1:1 chat saturation, messages delivered/s", false, 2, "/s", loadFig("chat-saturation", func(r *Result) float64 { return r.Load.Throughput })},
+		{"… the same per server CPU-second (what one core would carry; steadier on a busy machine)", false, 2, "/s", loadFig("chat-saturation", func(r *Result) float64 {
+			if r.Load.CPU.ServerS <= 0 {
+				return math.NaN()
+			}
+			return float64(r.Load.Delivered) / r.Load.CPU.ServerS
+		})},
 		{"1:1 chat p99 latency at half of Parley's saturation", true, math.NaN(), "ms", loadFig("chat-half", func(r *Result) float64 { return r.Load.Latency.P99 })},
 		{"MUC fan-out deliveries/s (one room)", false, 2, "/s", func(s string) (float64, string) {
 			r := load(s, "muc")
@@ -125,6 +131,13 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 				return math.NaN(), strings.Join(notes, ", ")
 			}
 			return r.MUC.DeliveryRate, strings.Join(notes, ", ")
+		}},
+		{"… the same per server CPU-second", false, 2, "/s", func(s string) (float64, string) {
+			r := load(s, "muc")
+			if r == nil || r.MUC == nil || r.MUC.ServerUsPerDelivery <= 0 {
+				return math.NaN(), ""
+			}
+			return 1e6 / r.MUC.ServerUsPerDelivery, ""
 		}},
 		{"overload (2× Parley's saturation): RSS peak / start", true, math.NaN(), "×", loadFig("chat-overload", func(r *Result) float64 { return r.Load.CPU.RSSGrowth })},
 		{"overload: admitted messages p99 latency", true, math.NaN(), "ms", loadFig("chat-overload", func(r *Result) float64 { return r.Load.Latency.P99 })},
