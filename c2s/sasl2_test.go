@@ -611,3 +611,19 @@ func TestClassicSASLSSDP(t *testing.T) {
 		t.Fatalf("got %s", el)
 	}
 }
+
+// TestFASTPasswordChange: changing the password (XEP-0077) ends the
+// account's FAST tokens.
+func TestFASTPasswordChange(t *testing.T) {
+	srv := start(t)
+	token, _ := requestToken(t, srv, "alice", agentA, "HT-SHA-256-NONE")
+	c, _ := login(t, srv, "alice", "pw")
+	c.Send(`<iq type='set' id='pw1'><query xmlns='jabber:iq:register'><username>alice</username><password>a new one</password></query></iq>`)
+	if r := c.Expect(byID("pw1")); r.Attr("type") != "result" {
+		t.Fatalf("password change: %s", r)
+	}
+	c = secured(t, srv)
+	if got := wantSASL2Failure(t, fastLogin(t, c, "HT-SHA-256-NONE", "alice", token, nil, userAgent(agentA))); got != "not-authorized" {
+		t.Errorf("token after a password change: %s", got)
+	}
+}

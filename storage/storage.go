@@ -80,7 +80,7 @@ type Accounts interface {
 	// AccountExists reports whether the account exists.
 	AccountExists(ctx context.Context, host, username string) (bool, error)
 	// SetCredentials replaces all credentials of an account at once (a
-	// password change), or returns ErrNotFound.
+	// password change) and deletes its FAST tokens, or returns ErrNotFound.
 	SetCredentials(ctx context.Context, host, username string, creds []Credential) error
 	// DeleteAccount removes the account and everything stored for it in
 	// every area (roster, offline messages, block list, account data...),

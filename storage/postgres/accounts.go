@@ -128,6 +128,12 @@ func (s *Store) SetCredentials(ctx context.Context, host, username string, creds
 			host, username); err != nil {
 			return err
 		}
+		// A FAST token must not outlive the password it was got with.
+		if _, err := tx.Exec(ctx,
+			`DELETE FROM fast_tokens WHERE host = $1 AND username = $2`,
+			host, username); err != nil {
+			return err
+		}
 		return insertCredentials(ctx, tx, host, username, creds)
 	})
 	return wrap("set credentials", err)

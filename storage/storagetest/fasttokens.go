@@ -21,6 +21,7 @@ func RunFastTokens(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CounterRace", testFastCounterRace},
 		{"Delete", testFastDelete},
 		{"DeleteAccount", testFastDeleteAccount},
+		{"PasswordChange", testFastPasswordChange},
 	})
 }
 
@@ -227,4 +228,21 @@ func testFastDeleteAccount(t *testing.T, s storage.Store) {
 	}
 	mustCreate(t, s, "example.org", "alice", credentials("a2"))
 	mustFastKeys(t, s, "alice", "a")
+}
+
+// testFastPasswordChange: a new password ends every token of the account,
+// and only of that account.
+func testFastPasswordChange(t *testing.T, s storage.Store) {
+	mustCreate(t, s, "example.org", "alice", credentials("a"))
+	mustCreate(t, s, "example.org", "bob", credentials("b"))
+	exp := time.Now().Add(time.Hour)
+	mustAddFast(t, s, fastToken("alice", "a", "k1", exp))
+	mustAddFast(t, s, fastToken("alice", "b", "k2", exp))
+	mustAddFast(t, s, fastToken("bob", "a", "k3", exp))
+	if err := s.SetCredentials(t.Context(), "example.org", "alice", credentials("a2")); err != nil {
+		t.Fatal(err)
+	}
+	mustFastKeys(t, s, "alice", "a")
+	mustFastKeys(t, s, "alice", "b")
+	mustFastKeys(t, s, "bob", "a", "k3")
 }
