@@ -33,7 +33,8 @@
 //
 // It must not make routing decisions (that is the router's job) nor know any
 // IQ payload other than bind and the legacy session, with one exception:
-// Bind2's inline carbons are enabled by routing, for the new session, the
-// XEP-0280 <enable/> IQ the client would have sent, so that the carbons
-// module (which c2s may not import) keeps its state as for any client.
+// for Bind2 it routes, from the new session before it is bound, the IQs
+// the client would have sent (XEP-0280 <enable/>, XEP-0313 <metadata/>),
+// so that the carbons and archive modules (which c2s may not import) act
+// as for any client; their answers are not written.
 package c2s
