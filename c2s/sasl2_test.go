@@ -627,3 +627,30 @@ func TestFASTPasswordChange(t *testing.T) {
 		t.Errorf("token after a password change: %s", got)
 	}
 }
+
+// TestSASL2Throttling: failed SASL2 logins, by password or by FAST token,
+// count towards auth.account_failures like classic ones; past it even
+// the right password or token is refused.
+func TestSASL2Throttling(t *testing.T) {
+	srv := start(t, func(cfg *config.Config) { cfg.Auth.AccountFailures = 2 })
+	token, _ := requestToken(t, srv, "alice", agentA, "HT-SHA-256-NONE")
+	for range 2 {
+		c := secured(t, srv)
+		if got := wantSASL2Failure(t, fastLogin(t, c, "HT-SHA-256-NONE", "alice", token+"x", nil, userAgent(agentA))); got != "not-authorized" {
+			t.Fatalf("wrong token: %s", got)
+		}
+	}
+	c := secured(t, srv)
+	if got := wantSASL2Failure(t, fastLogin(t, c, "HT-SHA-256-NONE", "alice", token, nil, userAgent(agentA))); got != "temporary-auth-failure" {
+		t.Errorf("right token after two failures: %s", got)
+	}
+	c = secured(t, srv)
+	el, _ := sasl2Auth(t, c, scram("alice", password), "")
+	if got := wantSASL2Failure(t, el); got != "temporary-auth-failure" {
+		t.Errorf("right password after two failures: %s", got)
+	}
+	// Another account is not affected.
+	c = secured(t, srv)
+	el, _ = sasl2Auth(t, c, scram("bob", password), "")
+	wantSASL2Success(t, c, el)
+}
