@@ -304,7 +304,18 @@ func (c *conn) authenticate2(ctx context.Context, start *xmppcore.Element) (boun
 	}
 	if err := c.writeSASL2Success(succ, bound); err != nil {
 		if bound {
-			c.srv.deps.Router.Unbind(c)
+			// Undo the bind and what it enabled: the session never
+			// starts. What was routed to it meanwhile goes to offline
+			// storage or is bounced, as for a session that ends.
+			c.srv.deps.Router.SessionEnded(ctx, c)
+			for el := c.out.pop(); el != nil; el = c.out.pop() {
+				if xmppcore.IsStanza(el) {
+					c.reroute(ctx, el)
+				}
+			}
+			if c.sm.Load() != nil {
+				c.srv.smForget(c)
+			}
 		}
 		return false, err
 	}
