@@ -69,7 +69,9 @@ type LoadResult struct {
 
 	Sent       int64   `json:"sent"`
 	SentRate   float64 `json:"sent_per_s"`
-	Late       int64   `json:"late_sends"` // open loop: written more than 10 ms after their scheduled time
+	Late       int64   `json:"late_sends"`        // open loop: written more than 10 ms after their scheduled time
+	Skipped    int64   `json:"skipped,omitempty"` // not sent: the session was reconnecting
+	Stale      int64   `json:"stale,omitempty"`   // received but sent before this run (offline storage)
 	Expected   int64   `json:"expected"`
 	Delivered  int64   `json:"delivered"`
 	Missing    int64   `json:"missing"`
@@ -98,21 +100,33 @@ type loadRun struct {
 	lastDeliv   atomic.Int64 // unix ns
 	sent        atomic.Int64
 	late        atomic.Int64
+	skipped     atomic.Int64
+	stale       atomic.Int64
+	since       int64 // unix ns: the run's start
 	sendErr     Counter
 	recvErr     Counter
 	dropped     Counter
 	alive       atomic.Int64
 }
 
-// record counts a delivery of st at now.
-func (l *loadRun) record(st Stamp, now int64) {
+// record counts a delivery of st at now. A stamp written before this run
+// started (kept offline by the server from an earlier run, say) is only
+// counted as stale.
+func (l *loadRun) record(st Stamp, now int64) bool {
+	if st.Write < l.since {
+		l.stale.Add(1)
+		return false
+	}
 	l.hist.Record(time.Duration(now - st.Write))
 	if st.Sched > 0 {
 		l.sched.Record(time.Duration(now - st.Sched))
 	}
 	l.delivered.Add(1)
 	l.lastDeliv.Store(now)
+	return true
 }
+
+func newLoadRun() *loadRun { return &loadRun{since: time.Now().UnixNano()} }
 
 // serve is the function given to Env.Ramp: it runs the session's raw reader
 // with h and counts the sessions the server dropped.
@@ -143,6 +157,8 @@ func (l *loadRun) fill(lr *LoadResult, start time.Time, sendWall time.Duration, 
 		lr.SentRate = float64(lr.Sent) / sendWall.Seconds()
 	}
 	lr.Late = l.late.Load()
+	lr.Skipped = l.skipped.Load()
+	lr.Stale = l.stale.Load()
 	lr.Expected = lr.Sent * int64(max(1, lr.Fanout))
 	lr.Delivered = l.delivered.Load()
 	lr.Missing = max(0, lr.Expected-lr.Delivered)
@@ -207,7 +223,9 @@ func pacer(ctx context.Context, l *loadRun, rate float64, workers int, start, en
 					if now.Sub(next) > 10*time.Millisecond {
 						l.late.Add(1)
 					}
-					if err := send(w, k, next); err != nil {
+					if err := send(w, k, next); errors.Is(err, errSkipped) {
+						l.skipped.Add(1)
+					} else if err != nil {
 						l.sendErr.Add(errKind("send", err))
 						if errors.Is(err, errNoSession) {
 							return
@@ -227,6 +245,9 @@ func pacer(ctx context.Context, l *loadRun, rate float64, workers int, start, en
 }
 
 var errNoSession = errors.New("no session to send from")
+
+// errSkipped is a send left out on purpose (the session is reconnecting).
+var errSkipped = errors.New("skipped")
 
 // chatSender is one session's pre-encoded message.
 type chatSender struct {
@@ -265,7 +286,7 @@ func (c *chat) Run(ctx context.Context, env *Env, res *Result) error {
 	if c.to != "bare" && c.to != "full" {
 		return fmt.Errorf("-to %q: want bare or full", c.to)
 	}
-	l := &loadRun{}
+	l := newLoadRun()
 	var senders atomic.Pointer[[]*chatSender] // by position, set before any message is sent
 	isMessage := []byte("<message")
 	handler := func(_ *Session, raw []byte) {
@@ -280,7 +301,9 @@ func (c *chat) Run(ctx context.Context, env *Env, res *Result) error {
 		if !ok {
 			return
 		}
-		l.record(st, time.Now().UnixNano())
+		if !l.record(st, time.Now().UnixNano()) {
+			return
+		}
 		if sp := senders.Load(); sp != nil && st.Sender >= 0 && st.Sender < len(*sp) {
 			if tk := (*sp)[st.Sender].tokens; tk != nil {
 				select {

@@ -16,6 +16,9 @@ func (lr *LoadResult) print(p func(string, ...any)) {
 			lr.Kind, lr.Window, lr.Sent, lr.SentRate, lr.Sessions, lr.Duration)
 	}
 	p("deliveries:    %d of %d (%d missing) over %.2f s: %.0f/s", lr.Delivered, lr.Expected, lr.Missing, lr.SpanS, lr.Throughput)
+	if lr.Stale > 0 || lr.Skipped > 0 {
+		p("               %d stale (sent before this run, e.g. kept offline), %d not sent (session reconnecting)", lr.Stale, lr.Skipped)
+	}
 	l := lr.Latency
 	p("latency (ms):  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (from write)", l.P50, l.P90, l.P99, l.P999, l.Max)
 	if s := lr.SchedLatency; s.N > 0 {

@@ -27,6 +27,7 @@ type presenceChurn struct {
 	setupWait time.Duration
 	workers   int
 	sample    time.Duration
+	reconnect float64
 }
 
 func (*presenceChurn) Name() string { return "presence" }
@@ -43,6 +44,7 @@ func (p *presenceChurn) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&p.setupWait, "setup-timeout", 60*time.Second, "give up waiting for the subscriptions after this long")
 	fs.IntVar(&p.workers, "workers", 4, "goroutines sending on schedule")
 	fs.DurationVar(&p.sample, "sample", 250*time.Millisecond, "sample the server's RSS this often during the load")
+	fs.Float64Var(&p.reconnect, "reconnect", 0, "also close a session and log it in again this many times per second (unavailable to its contacts, then initial presence and probes)")
 }
 
 func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
@@ -51,10 +53,21 @@ func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
 	if k < 2 || k%2 != 0 || k >= opt.Count {
 		return fmt.Errorf("-contacts %d: want an even number from 2 to -count-1", k)
 	}
-	l := &loadRun{}
-	var subscribed atomic.Int64
-	isPresence := []byte("<presence")
+	l := newLoadRun()
+	var subscribed, rosters atomic.Int64
+	// both[i]: contacts with subscription 'both' in the roster of account
+	// First+i, from a roster get: a second run finds the rosters made.
+	both := make([]atomic.Int64, opt.Count)
+	isPresence, isIQ := []byte("<presence"), []byte("<iq")
 	handler := func(s *Session, raw []byte) {
+		if bytes.HasPrefix(raw, isIQ) && isTagEnd(raw, len(isIQ)) {
+			if id, _ := rawAttrBytes(raw, "id"); string(id) == "pb-roster" {
+				n := bytes.Count(raw, []byte("subscription='both'")) + bytes.Count(raw, []byte(`subscription="both"`))
+				both[s.ID-opt.First].Store(int64(n))
+				rosters.Add(1)
+			}
+			return
+		}
 		if !bytes.HasPrefix(raw, isPresence) || !isTagEnd(raw, len(isPresence)) {
 			return
 		}
@@ -95,10 +108,24 @@ func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
 	lr := &LoadResult{Kind: "presence", Unit: "updates", Sessions: n, Fanout: k, Duration: p.duration.Seconds(), Extra: map[string]any{}}
 	res.Load = lr
 
-	// Subscriptions: every session asks each of its contacts; each answers
-	// subscribed (the handler above), so that both ends end up 'both'.
+	// Subscriptions: every session whose roster is not complete yet asks
+	// each of its contacts; each answers subscribed (the handler above),
+	// so that both ends end up 'both'.
 	setupStart := time.Now()
+	for _, s := range sess {
+		if err := s.Write([]byte("<iq type='get' id='pb-roster'><query xmlns='jabber:iq:roster'/></iq>")); err != nil {
+			l.sendErr.Add(errKind("roster", err))
+		}
+	}
+	for rosters.Load() < int64(n) && time.Since(setupStart) < p.setupWait && ctx.Err() == nil {
+		sleepCtx(ctx, 10*time.Millisecond)
+	}
+	want := int64(0)
 	for i, s := range sess {
+		if both[s.ID-opt.First].Load() >= int64(k) {
+			continue
+		}
+		want += int64(k)
 		var b []byte
 		for d := 1; d <= k/2; d++ {
 			for _, j := range []int{(i + d) % n, (i - d + n) % n} {
@@ -111,11 +138,11 @@ func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
 			l.sendErr.Add(errKind("subscribe", err))
 		}
 	}
-	want := int64(n * k)
 	for subscribed.Load() < want && time.Since(setupStart) < p.setupWait && ctx.Err() == nil {
 		sleepCtx(ctx, 20*time.Millisecond)
 	}
-	lr.Extra["subscriptions"] = fmt.Sprintf("%d of %d 'subscribed' received in %.2f s", subscribed.Load(), want, time.Since(setupStart).Seconds())
+	lr.Extra["subscriptions"] = fmt.Sprintf("%d of %d rosters already complete; %d of %d 'subscribed' received in %.2f s",
+		int64(n)-want/int64(k), n, subscribed.Load(), want, time.Since(setupStart).Seconds())
 	env.Logf("subscriptions: %d of %d answered in %.2f s", subscribed.Load(), want, time.Since(setupStart).Seconds())
 	if subscribed.Load() < want {
 		res.Notes = append(res.Notes, fmt.Sprintf("SETUP: only %d of %d subscriptions were answered: fewer deliveries than expected", subscribed.Load(), want))
@@ -126,12 +153,19 @@ func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
 
 	bufs := make([][]byte, p.workers)
 	shows := []string{"away", "chat", "dnd", "xa"}
+	// slots hold each position's current session: -reconnect replaces them.
+	slots := make([]atomic.Pointer[Session], n)
+	for i, s := range sess {
+		slots[i].Store(s)
+	}
 	m, err := startMeter(ctx, env, p.sample)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	env.Logf("sending: %.0f presence updates/s for %v, each to %d contacts", p.rate, p.duration, k)
+	env.Logf("sending: %.0f presence updates/s for %v, each to %d contacts; %.1f reconnects/s", p.rate, p.duration, k, p.reconnect)
+	churnDone := make(chan *churnResult, 1)
+	go func() { churnDone <- p.churn(ctx, env, l, handler, slots, start.Add(p.duration)) }()
 	workers := max(1, min(p.workers, n))
 	pacer(ctx, l, p.rate, workers, start, start.Add(p.duration), func(w, seq int, sched time.Time) error {
 		// Worker w sends from sessions w, w+workers, ... in turn.
@@ -139,7 +173,10 @@ func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
 		if per <= 0 {
 			return errNoSession
 		}
-		s := sess[w+(seq%per)*workers]
+		s := slots[w+(seq%per)*workers].Load()
+		if s.Closing() { // being reconnected
+			return errSkipped
+		}
 		b := append(bufs[w][:0], "<presence><show>"...)
 		b = append(b, shows[seq%len(shows)]...)
 		b = append(b, "</show><status>"...)
@@ -149,17 +186,70 @@ func (p *presenceChurn) Run(ctx context.Context, env *Env, res *Result) error {
 		return s.Write(b)
 	})
 	sendWall := time.Since(start)
+	churn := <-churnDone
+	defer func() {
+		for _, s := range churn.sessions {
+			s.Close()
+		}
+	}()
 	env.Logf("sending done: %d updates in %.2f s; draining", l.sent.Load(), sendWall.Seconds())
 	l.waitDrain(ctx, l.sent.Load()*int64(k), p.drain)
 	cpu := m.finish()
 	l.fill(lr, start, sendWall, cpu)
 	lr.Offered, lr.Mode = p.rate, "open"
+	if p.reconnect > 0 {
+		lr.Extra["reconnects"] = fmt.Sprintf("%d (%d failed), login p50 %.2f ms p99 %.2f ms max %.2f ms",
+			churn.ok, churn.failed, churn.latency.P50, churn.latency.P99, churn.latency.Max)
+		res.Notes = append(res.Notes, "with -reconnect, updates sent while a contact was reconnecting are not delivered to it: some deliveries are missing by design")
+	}
 	loadNotes(res, cpu, m.haveSrv)
 	loadNotesFor(res, lr)
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped early: %v", context.Cause(ctx))
 	}
 	return nil
+}
+
+// churnResult is what the reconnections did.
+type churnResult struct {
+	ok, failed int
+	latency    Percentiles
+	sessions   []*Session // logged in anew, to close at the end
+}
+
+// churn closes the session of one position after another and logs the
+// account in again, -reconnect times per second until end. The new session
+// sends initial presence (Login does) and is served like the others.
+func (p *presenceChurn) churn(ctx context.Context, env *Env, l *loadRun, h RawHandler, slots []atomic.Pointer[Session], end time.Time) *churnResult {
+	out := &churnResult{}
+	if p.reconnect <= 0 {
+		return out
+	}
+	interval := time.Duration(float64(time.Second) / p.reconnect)
+	var lat []time.Duration
+	serve := l.serve(h)
+	for i := 0; time.Now().Add(interval).Before(end); i++ {
+		if !sleepCtx(ctx, interval) {
+			break
+		}
+		pos := i % len(slots)
+		old := slots[pos].Load()
+		old.Close()
+		t0 := time.Now()
+		s, _, err := Login(ctx, env.Client, env.dialers[i%len(env.dialers)], env.Opt.Addrs[i%len(env.Opt.Addrs)], env.Account(old.ID), old.ID)
+		if err != nil {
+			out.failed++
+			l.sendErr.Add(errKind("reconnect", err))
+			continue
+		}
+		lat = append(lat, time.Since(t0))
+		out.ok++
+		out.sessions = append(out.sessions, s)
+		slots[pos].Store(s)
+		go serve(s)
+	}
+	out.latency = summarize(lat)
+	return out
 }
 
 // mamQuery fills each session's archive with -fill messages exchanged with
@@ -200,7 +290,7 @@ func (q *mamQuery) Run(ctx context.Context, env *Env, res *Result) error {
 	if opt.Count < 2 || q.rate <= 0 || q.page < 1 {
 		return errors.New("mam needs -count ≥ 2, -rate > 0 and -page ≥ 1")
 	}
-	l := &loadRun{}
+	l := newLoadRun()
 	var filled, results atomic.Int64
 	isMessage, isIQ := []byte("<message"), []byte("<iq")
 	resultNS := []byte(q.ns)
@@ -212,7 +302,7 @@ func (q *mamQuery) Run(ctx context.Context, env *Env, res *Result) error {
 				results.Add(1)
 				return
 			}
-			if _, ok := findStamp(raw); ok {
+			if st, ok := findStamp(raw); ok && st.Write >= l.since {
 				filled.Add(1)
 			}
 		case bytes.HasPrefix(raw, isIQ) && isTagEnd(raw, len(isIQ)):
@@ -252,7 +342,7 @@ func (q *mamQuery) Run(ctx context.Context, env *Env, res *Result) error {
 	if q.fill > 0 {
 		fillStart := time.Now()
 		total := n * q.fill
-		fl := &loadRun{}
+		fl := newLoadRun()
 		bufs := make([][]byte, q.workers)
 		workers := max(1, min(q.workers, n))
 		dur := time.Duration(float64(time.Second) * float64(total) / q.fillRate)

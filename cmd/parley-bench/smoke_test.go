@@ -59,6 +59,12 @@ func TestSmokeScenarios(t *testing.T) {
 				t.Errorf("presence: %d updates, %d deliveries (want 2 each); %v", lr.Sent, lr.Delivered, r.Notes)
 			}
 		}},
+		{"presence-reconnect", []string{"presence", "-contacts", "2", "-rate", "50", "-duration", "2s", "-drain", "5s", "-settle", "0s", "-reconnect", "4"}, func(t *testing.T, r *Result) {
+			lr := r.Load
+			if lr.Sent == 0 || lr.Delivered == 0 || !strings.Contains(fmt.Sprint(lr.Extra["reconnects"]), "(0 failed)") || len(lr.SendErrors) > 0 || len(lr.Dropped) > 0 {
+				t.Errorf("presence with reconnects: %d updates, %d deliveries, %v, send errors %v, dropped %v", lr.Sent, lr.Delivered, lr.Extra, lr.SendErrors, lr.Dropped)
+			}
+		}},
 		{"mam", []string{"mam", "-fill", "3", "-rate", "20", "-page", "5", "-duration", "1s", "-drain", "10s"}, func(t *testing.T, r *Result) {
 			lr := r.Load
 			if lr.Sent == 0 || lr.Delivered != lr.Sent || len(lr.RecvErrors) > 0 {
