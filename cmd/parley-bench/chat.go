@@ -49,7 +49,7 @@ func (c *chat) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.window, "window", 8, "closed loop: messages in flight per sending session")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "send for this long")
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "after sending, wait at most this long for the outstanding deliveries")
-	fs.DurationVar(&c.settle, "settle", time.Second, "after the logins, wait this long before sending")
+	fs.DurationVar(&c.settle, "settle", time.Second, "after the logins, wait this long before sending (the last initial presences must be processed: a message to a bare JID without an available resource goes offline)")
 	fs.IntVar(&c.workers, "workers", 4, "open loop: goroutines sending on schedule (each owns a share of the sessions)")
 	fs.StringVar(&c.to, "to", "bare", "address messages to the partner's bare or full JID")
 	fs.IntVar(&c.bodyBytes, "body-bytes", 0, "pad each body to at least this many bytes")

@@ -257,6 +257,7 @@ func (p *presenceChurn) churn(ctx context.Context, env *Env, l *loadRun, h RawHa
 // -page messages at -rate queries per second in total, and times each from
 // the query to the <iq type='result'/> that ends it.
 type mamQuery struct {
+	fillWait time.Duration
 	fill     int
 	fillRate float64
 	rate     float64
@@ -276,6 +277,7 @@ func (*mamQuery) Synopsis() string {
 func (q *mamQuery) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&q.fill, "fill", 20, "messages each session sends its partner before the queries (0: query what is there)")
 	fs.Float64Var(&q.fillRate, "fill-rate", 2000, "messages per second while filling")
+	fs.DurationVar(&q.fillWait, "fill-wait", 2*time.Second, "after filling, wait this long for the archives to be written")
 	fs.Float64Var(&q.rate, "rate", 100, "queries per second in total, on schedule")
 	fs.IntVar(&q.page, "page", 20, "messages per query (RSM <max/>, the last page)")
 	fs.DurationVar(&q.duration, "duration", 10*time.Second, "send queries for this long")
@@ -367,7 +369,7 @@ func (q *mamQuery) Run(ctx context.Context, env *Env, res *Result) error {
 		lr.Extra["fill"] = fmt.Sprintf("%d messages sent, %d delivered in %.2f s", fl.sent.Load(), filled.Load(), time.Since(fillStart).Seconds())
 		env.Logf("fill: %d messages sent, %d delivered", fl.sent.Load(), filled.Load())
 		// Let group-committing archives write the last ones.
-		if !sleepCtx(ctx, 2*time.Second) {
+		if !sleepCtx(ctx, q.fillWait) {
 			return context.Cause(ctx)
 		}
 	}

@@ -38,7 +38,7 @@ func TestSmokeScenarios(t *testing.T) {
 		args  []string
 		check func(t *testing.T, r *Result)
 	}{
-		{"chat-open", []string{"chat", "-rate", "200", "-duration", "1s", "-drain", "10s", "-settle", "0s"}, func(t *testing.T, r *Result) {
+		{"chat-open", []string{"chat", "-rate", "200", "-duration", "500ms", "-drain", "10s", "-settle", "500ms"}, func(t *testing.T, r *Result) {
 			lr := r.Load
 			if lr.Mode != "open" || lr.Sent == 0 || lr.Delivered != lr.Sent || lr.Latency.N != lr.Delivered {
 				t.Errorf("chat: %d sent, %d delivered, %d timed, mode %s", lr.Sent, lr.Delivered, lr.Latency.N, lr.Mode)
@@ -47,25 +47,25 @@ func TestSmokeScenarios(t *testing.T) {
 				t.Errorf("server not sampled: %+v", lr.CPU)
 			}
 		}},
-		{"chat-closed", []string{"chat", "-rate", "0", "-window", "2", "-duration", "1s", "-drain", "10s", "-settle", "0s", "-to", "full"}, func(t *testing.T, r *Result) {
+		{"chat-closed", []string{"chat", "-rate", "0", "-window", "2", "-duration", "500ms", "-drain", "10s", "-settle", "500ms", "-to", "full"}, func(t *testing.T, r *Result) {
 			lr := r.Load
 			if lr.Mode != "closed" || lr.Sent == 0 || lr.Delivered != lr.Sent {
 				t.Errorf("chat closed loop: %d sent, %d delivered", lr.Sent, lr.Delivered)
 			}
 		}},
-		{"presence", []string{"presence", "-contacts", "2", "-rate", "50", "-duration", "1s", "-drain", "10s", "-settle", "0s"}, func(t *testing.T, r *Result) {
+		{"presence", []string{"presence", "-contacts", "2", "-rate", "50", "-duration", "500ms", "-drain", "10s", "-settle", "500ms"}, func(t *testing.T, r *Result) {
 			lr := r.Load
 			if lr.Sent == 0 || lr.Delivered != lr.Sent*2 {
 				t.Errorf("presence: %d updates, %d deliveries (want 2 each); %v", lr.Sent, lr.Delivered, r.Notes)
 			}
 		}},
-		{"presence-reconnect", []string{"presence", "-contacts", "2", "-rate", "50", "-duration", "2s", "-drain", "5s", "-settle", "0s", "-reconnect", "4"}, func(t *testing.T, r *Result) {
+		{"presence-reconnect", []string{"presence", "-contacts", "2", "-rate", "50", "-duration", "1s", "-drain", "5s", "-settle", "500ms", "-reconnect", "4"}, func(t *testing.T, r *Result) {
 			lr := r.Load
 			if lr.Sent == 0 || lr.Delivered == 0 || !strings.Contains(fmt.Sprint(lr.Extra["reconnects"]), "(0 failed)") || len(lr.SendErrors) > 0 || len(lr.Dropped) > 0 {
 				t.Errorf("presence with reconnects: %d updates, %d deliveries, %v, send errors %v, dropped %v", lr.Sent, lr.Delivered, lr.Extra, lr.SendErrors, lr.Dropped)
 			}
 		}},
-		{"mam", []string{"mam", "-fill", "3", "-rate", "20", "-page", "5", "-duration", "1s", "-drain", "10s"}, func(t *testing.T, r *Result) {
+		{"mam", []string{"mam", "-fill", "3", "-fill-wait", "300ms", "-rate", "20", "-page", "5", "-duration", "500ms", "-drain", "10s"}, func(t *testing.T, r *Result) {
 			lr := r.Load
 			if lr.Sent == 0 || lr.Delivered != lr.Sent || len(lr.RecvErrors) > 0 {
 				t.Errorf("mam: %d queries, %d answered, errors %v", lr.Sent, lr.Delivered, lr.RecvErrors)
@@ -74,7 +74,7 @@ func TestSmokeScenarios(t *testing.T) {
 				t.Errorf("mam: no results counted: %v", lr.Extra)
 			}
 		}},
-		{"login-idle", []string{"login-idle", "-hold", "1s", "-settle", "500ms", "-after-close", "0s"}, func(t *testing.T, r *Result) {
+		{"login-idle", []string{"login-idle", "-hold", "300ms", "-settle", "100ms", "-after-close", "0s"}, func(t *testing.T, r *Result) {
 			if r.Login.OK != 6 || r.Idle == nil || r.Idle.Alive != 6 {
 				t.Errorf("login-idle: %d logged in, idle %+v", r.Login.OK, r.Idle)
 			}
