@@ -54,6 +54,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 			if r == nil {
 				return math.NaN(), ""
 			}
+			if r.CPU != nil && r.CPU.OtherUtil > 0.15 {
+				noisy[s+" "+run] = true
+			}
 			m := r.sample("settled")
 			if m == nil {
 				m = r.sample("end-of-hold")
