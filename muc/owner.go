@@ -400,6 +400,9 @@ func (r *room) formAffiliations(vals map[string][]string) ([]affChange, error) {
 			if _, owner := wantOwners[k]; owner {
 				continue // listed as both: owner
 			}
+			if e, ok := r.affs[k]; ok && e.aff == affOwner && !hasOwners {
+				continue // the owners are not being set: an owner stays one
+			}
 			if t, decided := target[k]; !decided || t == affNone {
 				target[k], jids[k] = affAdmin, j
 			}

@@ -336,6 +336,13 @@ func TestConfigAffiliationLists(t *testing.T) {
 		}
 	}
 
+	// An owner named in the admins alone stays an owner.
+	e.configure(alice, coven, "", fRoomAdmins, "alice@example.org|dave@example.org")
+	e.drain()
+	if got := e.room("coven").affOf(jid.MustParse("alice@example.org")); got != affOwner {
+		t.Errorf("alice listed among the admins only: %s, want owner", got)
+	}
+
 	// Errors change nothing.
 	for i, tc := range []struct {
 		kv        []string
