@@ -65,18 +65,17 @@ type conn struct {
 
 	// Framed transports (WebSocket, BOSH): fc is set, nc, c, br and rd are
 	// nil, and the idle timer stands in for read deadlines.
-	fc          FramedConn
-	finfo       *FramedInfo
-	wmu         sync.Mutex // serializes framed writes
-	framedEnded bool       // the final frames were written (under wmu)
-	frameCount  atomic.Uint64
-	lastFrames  atomic.Uint64
-	idleTimer   *time.Timer
-	frameOffs   []int    // writer scratch: frame boundaries in the batch buffer
-	frameSlots  [][]byte // writer scratch: the frames of the batch
+	fc         FramedConn
+	finfo      *FramedInfo
+	fout       *framedOut // the write side of fc; moves with it
+	frameCount atomic.Uint64
+	lastFrames atomic.Uint64
+	idleTimer  *time.Timer
+	frameOffs  []int    // writer scratch: frame boundaries in the batch buffer
+	frameSlots [][]byte // writer scratch: the frames of the batch
 
 	// tmu guards the transport fields (nc, c, br, rd, fc, finfo,
-	// idleTimer, timerGen, framedEnded) against the goroutines that are
+	// fout, idleTimer, timerGen) against the goroutines that are
 	// not the reader: a resumption moves a transport from one conn to
 	// another, and a detached session drops its transport.
 	tmu      sync.Mutex
@@ -392,11 +391,11 @@ func (c *conn) openStream() error {
 	c.host = host
 	c.lang = h.Lang
 	if c.fc != nil {
-		open := c.openFrame()
+		open := c.openFrame(c.host)
 		features := c.appendFeatures(nil)
 		features = insertAt(features, len("<stream:features"), nsStreamDecl)
 		c.headerSent = true
-		return c.writeFrames(open, features)
+		return c.writeOpen(open, features)
 	}
 	b := c.appendHeader(nil)
 	b = c.appendFeatures(b)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync"
 	"time"
 
 	"mellium.im/xmpp/stream"
@@ -73,7 +74,7 @@ func (s *Server) ServeFramed(ctx context.Context, fc FramedConn, info FramedInfo
 	c, ok := s.trackFramed(fc, info)
 	if !ok {
 		s.log.Info("connection refused: too many from this address", "ip", info.RemoteIP.String(), "transport", info.Transport)
-		f := &conn{srv: s, fc: fc, finfo: &info}
+		f := &conn{srv: s, fc: fc, finfo: &info, fout: &framedOut{}}
 		f.writeClose(stream.PolicyViolation, "too many connections from your address")
 		_ = fc.Close()
 		return
@@ -95,7 +96,7 @@ func (s *Server) trackFramed(fc FramedConn, info FramedInfo) (*conn, bool) {
 	}
 	s.perIP[info.RemoteIP]++
 	c := newConn(s, nil, info.RemoteIP)
-	c.fc, c.finfo = fc, &info
+	c.fc, c.finfo, c.fout = fc, &info, &framedOut{}
 	c.secure = info.Secure || info.TLS != nil
 	// The certificate served is not known here: tls-server-end-point is
 	// not offered, tls-exporter (TLS 1.3) is.
@@ -242,53 +243,89 @@ func streamErrorFrame(se stream.Error, text string) []byte {
 
 var closeFrame = []byte(`<close xmlns="` + NSFraming + `"/>`)
 
-// openFrame is the server's RFC 7395 <open/>.
-func (c *conn) openFrame() []byte {
+// openFrame is the server's RFC 7395 <open/> from host.
+func (c *conn) openFrame(host string) []byte { return openFrameBytes(host) }
+
+func openFrameBytes(host string) []byte {
 	b := append([]byte(nil), `<open xmlns="`+NSFraming+`" version="1.0" xml:lang="en" id="`...)
 	b = append(b, randomID()...)
 	b = append(b, '"')
-	if c.host != "" {
+	if host != "" {
 		b = append(b, ` from="`...)
-		b = append(b, xmppcore.EscapeAttr(c.host)...)
+		b = append(b, xmppcore.EscapeAttr(host)...)
 		b = append(b, '"')
 	}
 	return append(b, "/>"...)
 }
 
-// writeFrames writes frames under the write lock, unless the stream's end
-// was written already.
-func (c *conn) writeFrames(frames ...[]byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.framedEnded {
-		return errPeerClosed
-	}
-	return c.fc.WriteFrames(frames)
+// framedOut is the write side of one framed transport: WriteFrames is
+// never called concurrently, and nothing follows the final frames. It
+// moves with its transport when a resumption adopts it.
+type framedOut struct {
+	mu     sync.Mutex
+	opened bool // the server's <open/> was written
+	ended  bool // the final frames were written
 }
 
-// writeFramedEnd writes the final frames (an error, if any, then <close/>)
-// once, and closes the transport.
+// writeFrames writes frames under the write lock, unless the stream's end
+// was written already. Only the reader (negotiation) and the writer call
+// it.
+func (c *conn) writeFrames(frames ...[]byte) error {
+	return c.fout.write(c.fc, frames, false)
+}
+
+// writeOpen writes the server's <open/> and features.
+func (c *conn) writeOpen(frames ...[]byte) error {
+	return c.fout.write(c.fc, frames, true)
+}
+
+func (o *framedOut) write(fc FramedConn, frames [][]byte, open bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ended {
+		return errPeerClosed
+	}
+	if open {
+		o.opened = true
+	}
+	return fc.WriteFrames(frames)
+}
+
+// writeFramedEnd writes the final frames (pending stanzas, an error if
+// any, then <close/>) once on the current transport, and closes it. Any
+// goroutine may call it.
 func (c *conn) writeFramedEnd(pending [][]byte, se stream.Error, text string) {
 	c.tmu.Lock()
-	fc := c.fc
+	fc, fout := c.fc, c.fout
 	c.tmu.Unlock()
 	if fc == nil {
 		return // the transport was moved or dropped
 	}
-	c.wmu.Lock()
-	if !c.framedEnded {
-		c.framedEnded = true
+	// closeApp is set before whatever calls this: by the reader before
+	// it, or before Close's channel, which the writer waits on.
+	fout.end(fc, pending, se, text, c.closeApp)
+}
+
+// end writes the final frames once and closes the transport.
+func (o *framedOut) end(fc FramedConn, pending [][]byte, se stream.Error, text string, app []byte) {
+	o.mu.Lock()
+	if !o.ended {
+		o.ended = true
 		frames := pending
-		if !c.headerSent {
-			frames = append(frames, c.openFrame())
+		if !o.opened {
+			frames = append(frames, openFrameBytes(""))
 		}
 		if se.Err != "" {
-			frames = append(frames, streamErrorFrame(se, text))
+			b := streamErrorFrame(se, text)
+			if app != nil {
+				b = insertAt(b, len(b)-len("</stream:error>"), string(app))
+			}
+			frames = append(frames, b)
 		}
 		frames = append(frames, closeFrame)
 		_ = fc.WriteFrames(frames)
 	}
-	c.wmu.Unlock()
+	o.mu.Unlock()
 	_ = fc.Close()
 }
 
@@ -313,8 +350,12 @@ func (c *conn) startFramedTimer(d time.Duration) {
 // its transport).
 func (c *conn) onFramedTimer(gen uint64, t *time.Timer) {
 	c.tmu.Lock()
-	defer c.tmu.Unlock()
-	if gen != c.timerGen || c.closing.Load() {
+	stale, fc := gen != c.timerGen, c.fc
+	c.tmu.Unlock()
+	// Not under tmu: Close takes it. A transport moved away right after
+	// the check is no harm: Close and Send then find no transport of
+	// this timer's.
+	if stale || fc == nil || c.closing.Load() {
 		return
 	}
 	if !c.ran.Load() {
@@ -333,7 +374,7 @@ func (c *conn) onFramedTimer(gen uint64, t *time.Timer) {
 	if c.pingOut.Load() {
 		if c.resumable() {
 			// Half dead: drop the transport; the reader detaches.
-			_ = c.fc.Close()
+			_ = fc.Close()
 			return
 		}
 		c.Close(stream.ConnectionTimeout, "no answer to ping")

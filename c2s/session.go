@@ -65,38 +65,37 @@ func (c *conn) Close(se stream.Error, text string) {
 }
 
 func (c *conn) doClose(se stream.Error, text string) {
-	{
-		c.closeErr, c.closeText = se, text
-		c.closing.Store(true)
-		close(c.quit)
+	c.closeErr, c.closeText = se, text
+	c.closing.Store(true)
+	close(c.quit)
+	switch {
+	case c.inSession.Load():
+		c.kickWriter() // someone must write the end of the stream
+	case c.detached.Load():
+		// No transport: the session just ends.
+		go c.expire(context.Background(), "closed: "+se.Err)
+		return
+	case c.ran.Load():
+		// Between transports (a resumption is moving it): the
+		// resumption sees closing and gives up.
+	default:
+		// Still negotiating: there is no writer to tell. On a framed
+		// transport, write the end here (under its write lock), which
+		// also wakes the reader; on TCP, wake the reader, which ends
+		// the stream (onNegotiationTimeout).
+		c.tmu.Lock()
 		switch {
-		case c.inSession.Load():
-			c.kickWriter() // someone must write the end of the stream
-		case c.detached.Load():
-			// No transport: the session just ends.
-			go c.expire(context.Background(), "closed: "+se.Err)
-			return
-		case c.ran.Load():
-			// Between transports (a resumption is moving it): the
-			// resumption sees closing and gives up.
 		case c.fc != nil:
-			// Still negotiating on a framed transport: write the end
-			// here (under the write lock), which also wakes the reader.
 			go c.writeFramedEnd(nil, se, text)
-		default:
-			// Still negotiating: there is no writer to tell; wake the
-			// reader, which ends the stream (onNegotiationTimeout).
-			c.tmu.Lock()
-			if c.nc != nil {
-				_ = c.nc.SetReadDeadline(time.Now())
-			}
-			c.tmu.Unlock()
+		case c.nc != nil:
+			_ = c.nc.SetReadDeadline(time.Now())
 		}
-		// The writer may be blocked on a client that does not read (the
-		// reason for most closes), or the reader on a deadline set again
-		// meanwhile: cut the connection if they have not finished by then.
-		time.AfterFunc(closeGrace, c.closeTransport)
+		c.tmu.Unlock()
 	}
+	// The writer may be blocked on a client that does not read (the
+	// reason for most closes), or the reader on a deadline set again
+	// meanwhile: cut the connection if they have not finished by then.
+	time.AfterFunc(closeGrace, c.closeTransport)
 }
 
 // handlePreBindIQ handles the IQs allowed between authentication and

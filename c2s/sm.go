@@ -366,8 +366,9 @@ func (c *conn) release(ctx context.Context) {
 func (c *conn) kickOff() {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
-	if c.fc != nil {
-		go c.writeFramedEnd(nil, stream.Conflict, "the session was resumed on another connection")
+	if fc, fout := c.fc, c.fout; fc != nil {
+		// On this transport's own write side: the new transport has its own.
+		go fout.end(fc, nil, stream.Conflict, "the session was resumed on another connection", nil)
 		return
 	}
 	if c.c != nil {
@@ -387,15 +388,14 @@ func (c *conn) adopt(n *conn) {
 	if n.idleTimer != nil {
 		n.idleTimer.Stop()
 	}
-	nc, cc, br, rd, fc, finfo := n.nc, n.c, n.br, n.rd, n.fc, n.finfo
-	n.nc, n.c, n.br, n.rd, n.fc = nil, nil, nil, nil, nil
+	nc, cc, br, rd, fc, finfo, fout := n.nc, n.c, n.br, n.rd, n.fc, n.finfo, n.fout
+	n.nc, n.c, n.br, n.rd, n.fc, n.fout = nil, nil, nil, nil, nil, nil
 	n.tmu.Unlock()
 
 	c.tmu.Lock()
 	c.timerGen++
-	c.nc, c.c, c.br, c.rd, c.fc, c.finfo = nc, cc, br, rd, fc, finfo
+	c.nc, c.c, c.br, c.rd, c.fc, c.finfo, c.fout = nc, cc, br, rd, fc, finfo, fout
 	c.idleTimer = nil
-	c.framedEnded = false
 	c.tmu.Unlock()
 	c.frameCount.Store(n.frameCount.Load())
 	c.secure, c.tlsState, c.servedLeaf, c.lang = n.secure, n.tlsState, n.servedLeaf, n.lang
@@ -463,7 +463,7 @@ func (c *conn) letGo() {
 	c.writers.Wait()
 	c.tmu.Lock()
 	c.timerGen++
-	c.nc, c.c, c.br, c.rd, c.fc = nil, nil, nil, nil, nil
+	c.nc, c.c, c.br, c.rd, c.fc, c.fout = nil, nil, nil, nil, nil, nil
 	c.idleTimer = nil
 	c.tmu.Unlock()
 }

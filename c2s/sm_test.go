@@ -375,7 +375,8 @@ func TestSMTimeout(t *testing.T) {
 // what it did not acknowledge goes to offline storage.
 func TestSMMaxUnacked(t *testing.T) {
 	srv := start(t, func(cfg *config.Config) {
-		cfg.C2S.QueueSize = 16
+		// Below queue_size, which validation refuses, to keep the test
+		// small; the offline delivery at the end needs the queue.
 		cfg.C2S.SMMaxUnacked = 16
 	})
 	alice, _ := login(t, srv, "alice", "a")
