@@ -57,6 +57,11 @@ func (m *MAM) flush(ctx context.Context) {
 	}
 }
 
+// Flush returns once the messages routed so far are in the archive (or
+// after a short timeout): c2s calls it before a XEP-0198 <a/> so that what
+// the client sees acknowledged is stored.
+func (m *MAM) Flush(ctx context.Context) { m.flush(ctx) }
+
 // parseQuery reads the data form, the RSM set and <flip-page/>
 // (mamquery.Parse); 'with' matches either party of a message, by bare
 // JID or, with a resource, by full JID (XEP-0313 §4.1.1).

@@ -35,6 +35,7 @@ import (
 type modules struct {
 	list     []module.Module
 	register *register.Register
+	mam      *mam.MAM
 }
 
 func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store, ver string, secret []byte) modules {
@@ -55,6 +56,12 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 		Invites:           cfg.Invites.Enabled,
 		RosterPush:        ros.Push,
 	})
+	archive := mam.New(st, mam.Options{
+		Default:         storage.ArchiveDefault(cfg.MAM.Default),
+		Retention:       time.Duration(cfg.MAM.RetentionDays) * 24 * time.Hour,
+		MaxPageSize:     cfg.MAM.MaxPageSize,
+		DefaultPageSize: cfg.MAM.DefaultPageSize,
+	})
 	list := []module.Module{
 		disco.New(reg),
 		ping.New(),
@@ -70,12 +77,7 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 		lastactivity.New(st, st, lastactivity.Options{}),
 		regMod,
 		carbons.New(),
-		mam.New(st, mam.Options{
-			Default:         storage.ArchiveDefault(cfg.MAM.Default),
-			Retention:       time.Duration(cfg.MAM.RetentionDays) * 24 * time.Hour,
-			MaxPageSize:     cfg.MAM.MaxPageSize,
-			DefaultPageSize: cfg.MAM.DefaultPageSize,
-		}),
+		archive,
 		pubsub.NewPEP(st, pubsub.Options{
 			MaxItemSize:      cfg.PEP.MaxItemSize,
 			MaxItems:         cfg.PEP.MaxItems,
@@ -94,7 +96,7 @@ func standardModules(reg *module.Registry, cfg *config.Config, st storage.Store,
 		list = append(list, muc.New(st, mucOptions(cfg, secret)))
 	}
 	list = append(list, mobileModules(cfg, st)...)
-	return modules{register: regMod, list: list}
+	return modules{register: regMod, mam: archive, list: list}
 }
 
 func mucOptions(cfg *config.Config, secret []byte) muc.Options {

@@ -137,6 +137,8 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		PreAuthFeatures:  mods.register.PreAuthFeatures,
 		PreAuthIQ:        mods.register.PreAuthIQ,
 		Observer:         s.metrics,
+		// A XEP-0198 <a/> acknowledges only what the archive has written.
+		AckBarrier: mods.mam.Flush,
 	})
 	if err := s.c2s.Listen(); err != nil {
 		return nil, err
