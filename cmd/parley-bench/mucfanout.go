@@ -255,24 +255,41 @@ func (m *mucFanout) Run(ctx context.Context, env *Env, res *Result) error {
 	if maxUsers == 0 {
 		maxUsers = opt.Count
 	}
-	form := `<iq type='set' id='cfg1' to='` + xmppcore.EscapeAttr(roomJID) + `'><query xmlns='http://jabber.org/protocol/muc#owner'>` +
-		`<x xmlns='jabber:x:data' type='submit'>` +
-		`<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
-		`<field var='muc#roomconfig_maxusers'><value>` + strconv.Itoa(maxUsers) + `</value></field>` +
-		`<field var='muc#maxhistoryfetch'><value>0</value></field>` +
-		`</x></query></iq>`
-	if err := sess[0].Write([]byte(form)); err != nil {
-		return fmt.Errorf("configuring %s: %v", roomJID, err)
-	}
-	select {
-	case el := <-states[sess[0].ID-opt.First].iq:
-		if el.Attr("type") != "result" {
-			return fmt.Errorf("configuring %s: %s", roomJID, stanzaErrCond(el))
+	// muc#maxhistoryfetch keeps joins cheap where it is known; ejabberd
+	// refuses the form with it (internal-server-error), so a refusal is
+	// retried once without it.
+	configure := func(id string, historyField bool) error {
+		form := `<iq type='set' id='` + id + `' to='` + xmppcore.EscapeAttr(roomJID) + `'><query xmlns='http://jabber.org/protocol/muc#owner'>` +
+			`<x xmlns='jabber:x:data' type='submit'>` +
+			`<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+			`<field var='muc#roomconfig_maxusers'><value>` + strconv.Itoa(maxUsers) + `</value></field>`
+		if historyField {
+			form += `<field var='muc#maxhistoryfetch'><value>0</value></field>`
 		}
-	case <-time.After(m.joinWait):
-		return fmt.Errorf("configuring %s: no answer", roomJID)
-	case <-ctx.Done():
-		return context.Cause(ctx)
+		form += `</x></query></iq>`
+		if err := sess[0].Write([]byte(form)); err != nil {
+			return fmt.Errorf("configuring %s: %v", roomJID, err)
+		}
+		select {
+		case el := <-states[sess[0].ID-opt.First].iq:
+			if el.Attr("type") != "result" {
+				return fmt.Errorf("configuring %s: %s", roomJID, stanzaErrCond(el))
+			}
+			return nil
+		case <-time.After(m.joinWait):
+			return fmt.Errorf("configuring %s: no answer", roomJID)
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	if err := configure("cfg1", true); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		env.Logf("%v; configuring again without muc#maxhistoryfetch", err)
+		if err := configure("cfg2", false); err != nil {
+			return err
+		}
 	}
 	joinLat = append(joinLat, time.Since(joinStart))
 
