@@ -14,17 +14,11 @@ failing run explains itself. Exit status: 0 on success, 1 on any failure,
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
-import logging
-import ssl
-import sys
 
 import slixmpp
 
-
-def say(*args):
-    print(*args, flush=True)
+from slixrun import arg_parser, parse_and_run, say, trust  # noqa: E402
 
 
 class Chatter(slixmpp.ClientXMPP):
@@ -32,11 +26,7 @@ class Chatter(slixmpp.ClientXMPP):
         super().__init__(jid, password)
         self.name = name
         self.register_plugin('xep_0199')  # ping
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
+        trust(self, cafile)
         if mechanism:
             self['feature_mechanisms'].use_mech = mechanism
         self.ready = asyncio.get_event_loop().create_future()
@@ -157,10 +147,8 @@ async def run(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--addr', required=True, help='host:port of the server')
+    p = arg_parser(__doc__, addr_help='host:port of the server')
     p.add_argument('--direct-tls', action='store_true', help='XEP-0368 direct TLS instead of STARTTLS')
-    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
     p.add_argument('--mechanism', help='the only SASL mechanism slixmpp may use. Note: pinning a '
                    'non-PLUS SCRAM while the server offers -PLUS makes slixmpp send gs2 flag "y", '
                    'which a server must refuse as a downgrade; restrict the server instead')
@@ -168,27 +156,7 @@ def main():
     p.add_argument('--bob', required=True, help='JID:PASSWORD')
     p.add_argument('--wait-shutdown', metavar='CONDITION',
                    help='after chatting, wait for the server to end both streams with this stream error')
-    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s', stream=sys.stderr)
-    loop = asyncio.get_event_loop()
-    try:
-        ok = loop.run_until_complete(asyncio.wait_for(run(args), args.timeout))
-    except asyncio.TimeoutError:
-        say('TIMEOUT after', args.timeout, 's')
-        ok = False
-    except Exception as e:  # noqa: BLE001
-        say('FAILED', repr(e))
-        ok = False
-    # Let slixmpp's background tasks end quietly.
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for t in pending:
-        t.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    say('result', 'ok' if ok else 'FAIL')
-    sys.exit(0 if ok else 1)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

@@ -14,14 +14,12 @@ Exit status: 0 on success, 1 on any failure, 2 on a bad command line.
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
-import ssl
 
 import slixmpp
 from slixmpp.exceptions import IqError
 
-from slixrun import Step, run_main, say  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
 
 NODE_INVITE = 'urn:xmpp:invite#invite'
 NODE_CREATE = 'urn:xmpp:invite#create-account'
@@ -33,14 +31,8 @@ class Client(slixmpp.ClientXMPP):
         self.name = name
         for p in ('xep_0030', 'xep_0004', 'xep_0050', 'xep_0199'):
             self.register_plugin(p)
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        trust(self, cafile)
+        lifecycle(self, gone=False)
         self.add_event_handler('session_start', self.on_session_start)
         self.add_event_handler('failed_auth', lambda s: say(self.name, 'auth-failed'))
         self.add_event_handler('connection_failed', self.on_failed)
@@ -135,21 +127,16 @@ async def run(args):
         if e.iq['error']['condition'] != 'forbidden':
             raise Step('refused with ' + e.iq['error']['condition'])
 
-    for c in (admin, user):
-        c.disconnect()
+    await disconnect(admin, user)
     return True
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument('--addr', required=True)
-    p.add_argument('--cafile')
+    p = arg_parser(__doc__)
     p.add_argument('--admin', required=True, help='jid:password')
     p.add_argument('--user', required=True, help='jid:password')
     p.add_argument('--username', required=True)
-    p.add_argument('--timeout', type=float, default=30)
-    p.add_argument('--debug', action='store_true')
-    run_main(p.parse_args(), run)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

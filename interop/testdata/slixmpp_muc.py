@@ -33,17 +33,13 @@ failure, 2 on a bad command line.
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
-import logging
-import ssl
-import sys
 
 import slixmpp
 import slixmpp.exceptions
 from slixmpp import JID
 
-from slixrun import Step, run_main, say  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -53,15 +49,8 @@ class Client(slixmpp.ClientXMPP):
         self.room = room
         for p in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0059', 'xep_0199', 'xep_0203', 'xep_0313', 'xep_0359', 'xep_0421'):
             self.register_plugin(p)
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.gone = loop.create_future()
-        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        trust(self, cafile)
+        lifecycle(self)
         self.changed = asyncio.Event()
         self.messages = []  # (nick, body, occupant id, stanza id, stanza id by)
         self.subjects = []  # (nick, subject)
@@ -320,24 +309,17 @@ async def run(args):
     await alice.room_sync()
     say('left-ok')
 
-    for c in (alice, bob, carol):
-        c.disconnect()
-    await asyncio.gather(alice.gone, bob.gone, carol.gone)
+    await disconnect(alice, bob, carol)
     return True
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--addr', required=True, help='host:port of the STARTTLS listener')
-    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    p = arg_parser(__doc__)
     p.add_argument('--alice', required=True, help='JID:PASSWORD')
     p.add_argument('--bob', required=True, help='JID:PASSWORD')
     p.add_argument('--carol', required=True, help='JID:PASSWORD')
     p.add_argument('--room', required=True, help='bare JID of the room to create')
-    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
-    args = p.parse_args()
-    run_main(args, run)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

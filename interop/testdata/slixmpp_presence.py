@@ -22,16 +22,12 @@ on any failure, 2 on a bad command line.
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
 import datetime
-import logging
-import ssl
-import sys
 
 import slixmpp
 
-from slixrun import Step, run_main, say  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -40,15 +36,8 @@ class Client(slixmpp.ClientXMPP):
         self.name = name
         self.register_plugin('xep_0199')  # ping
         self.register_plugin('xep_0203')  # delay
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.gone = loop.create_future()
-        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        trust(self, cafile)
+        lifecycle(self)
         self.changed = asyncio.Event()
         self.messages = []
         for ev in ('roster_update', 'changed_status', 'presence', 'message'):
@@ -213,22 +202,15 @@ async def run(args):
             raise Step('bob2: %r delay from %r, want %s' % (body, delay_from, bob.boundjid.domain))
     say('offline-delivered-ok', 'resource-before=' + bob_resource, 'resource-now=' + bob.boundjid.resource)
 
-    for c in (alice, bob):
-        c.disconnect()
-    await asyncio.gather(alice.gone, bob.gone)
+    await disconnect(alice, bob)
     return True
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--addr', required=True, help='host:port of the STARTTLS listener')
-    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    p = arg_parser(__doc__)
     p.add_argument('--alice', required=True, help='JID:PASSWORD')
     p.add_argument('--bob', required=True, help='JID:PASSWORD')
-    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
-    args = p.parse_args()
-    run_main(args, run)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

@@ -21,14 +21,12 @@ it happened, 1 on any failure, 2 on a bad command line.
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
 import socket
-import ssl
 
 import slixmpp
 
-from slixrun import Step, run_main, say  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, parse_and_run, say, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -38,11 +36,7 @@ class Client(slixmpp.ClientXMPP):
         self.register_plugin('xep_0199')
         if sm:
             self.register_plugin('xep_0198')
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
+        trust(self, cafile)
         loop = asyncio.get_event_loop()
         self.events = asyncio.Queue()
         self.messages = []
@@ -139,21 +133,15 @@ async def run(args):
         raise Step('bob: messages %r, want m1 m2 m3, once each' % got)
     say('resumed-ok')
 
-    for c in (alice, bob):
-        c.disconnect()
+    await disconnect(alice, bob)
     return True
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--addr', required=True, help='host:port of the STARTTLS listener')
-    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    p = arg_parser(__doc__)
     p.add_argument('--alice', required=True, help='JID:PASSWORD')
     p.add_argument('--bob', required=True, help='JID:PASSWORD')
-    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
-    args = p.parse_args()
-    run_main(args, run)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

@@ -25,16 +25,12 @@ it happened, 1 on any failure, 2 on a bad command line.
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
-import logging
-import ssl
-import sys
 import xml.etree.ElementTree as ET
 
 import slixmpp
 
-from slixrun import Step, run_main, say  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
 
 OMEMO_NS = 'eu.siacs.conversations.axolotl'
 DEVICELIST = OMEMO_NS + '.devicelist'
@@ -50,15 +46,8 @@ class Client(slixmpp.ClientXMPP):
         self.notify = notify
         if notify:
             self['xep_0030'].add_feature(DEVICELIST + '+notify')
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.gone = loop.create_future()
-        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        trust(self, cafile)
+        lifecycle(self)
         self.changed = asyncio.Event()
         self.messages = []   # (from, body) of chat messages
         self.received = []   # (inner from, inner to, body) of received-carbons
@@ -259,22 +248,15 @@ async def run(args):
         raise Step('C: %d pages for %d messages at max=2' % (pages, len(expected)))
     say('mam-ok', 'pages=%d' % pages, 'messages=%d' % len(got))
 
-    for cl in (a, b, c, bob):
-        cl.disconnect()
-    await asyncio.gather(a.gone, b.gone, c.gone, bob.gone)
+    await disconnect(a, b, c, bob)
     return True
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--addr', required=True, help='host:port of the STARTTLS listener')
-    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    p = arg_parser(__doc__)
     p.add_argument('--alice', required=True, help='JID:PASSWORD of the account with three resources')
     p.add_argument('--bob', required=True, help='JID:PASSWORD of the contact')
-    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
-    args = p.parse_args()
-    run_main(args, run)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

@@ -15,18 +15,16 @@ status: 0 on success, 1 on any failure, 2 on a bad command line.
 Run it with /usr/bin/python3 (Debian's python3-slixmpp).
 """
 
-import argparse
 import asyncio
 import hashlib
 import io
 import os
-import ssl
 
 import aiohttp
 import slixmpp
 from slixmpp.plugins.xep_0363 import FileTooBig
 
-from slixrun import Step, run_main, say  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -35,15 +33,8 @@ class Client(slixmpp.ClientXMPP):
         self.name = name
         for p in ('xep_0030', 'xep_0004', 'xep_0066', 'xep_0199', 'xep_0363'):
             self.register_plugin(p)
-        if cafile:
-            self.ca_certs = cafile
-        else:
-            self.ssl_context.check_hostname = False
-            self.ssl_context.verify_mode = ssl.CERT_NONE
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self.gone = loop.create_future()
+        trust(self, cafile)
+        lifecycle(self)
         self.messages = asyncio.Queue()
         self.add_event_handler('session_start', self.on_session_start)
         self.add_event_handler('message', self.on_message)
@@ -151,24 +142,17 @@ async def run(args):
     except FileTooBig:
         say('alice', 'file-too-big refused')
 
-    for c in (alice, bob):
-        c.disconnect()
-    await asyncio.gather(alice.gone, bob.gone)
+    await disconnect(alice, bob)
     return True
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--addr', required=True, help='host:port of the STARTTLS listener')
-    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    p = arg_parser(__doc__)
     p.add_argument('--alice', required=True, help='JID:PASSWORD of the uploader')
     p.add_argument('--bob', required=True, help='JID:PASSWORD of the downloader')
     p.add_argument('--size', type=int, default=200000, help='bytes to upload')
     p.add_argument('--max', type=int, required=True, help='the max-file-size the service must advertise')
-    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
-    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
-    args = p.parse_args()
-    run_main(args, run)
+    parse_and_run(p, run)
 
 
 if __name__ == '__main__':

@@ -1,8 +1,11 @@
 """Shared scaffolding of the slixmpp interop scripts: output, the failure
-type, and running one scenario with a deadline and a clean exit code."""
+type, the common command line, TLS trust, the ready/gone futures of a
+client, and running one scenario with a deadline and a clean exit code."""
 
+import argparse
 import asyncio
 import logging
+import ssl
 import sys
 
 
@@ -12,6 +15,52 @@ def say(*args):
 
 class Step(Exception):
     """A check failed; the message says which."""
+
+
+def trust(client, cafile):
+    """Makes client trust the PEM certificate cafile; without one, the
+    server's certificate is not verified."""
+    if cafile:
+        client.ca_certs = cafile
+    else:
+        client.ssl_context.check_hostname = False
+        client.ssl_context.verify_mode = ssl.CERT_NONE
+
+
+def lifecycle(client, gone=True):
+    """Gives client the future ready (its session is up; a failure nobody
+    awaited does not make asyncio complain) and, with gone, the future gone
+    (it disconnected), for the client's event handlers to resolve."""
+    loop = asyncio.get_event_loop()
+    client.ready = loop.create_future()
+    client.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+    if gone:
+        client.gone = loop.create_future()
+
+
+async def disconnect(*clients):
+    """Disconnects the clients and waits until those with a gone future
+    (see lifecycle) are gone."""
+    for c in clients:
+        c.disconnect()
+    await asyncio.gather(*(c.gone for c in clients if hasattr(c, 'gone')))
+
+
+def arg_parser(doc, addr_help='host:port of the STARTTLS listener'):
+    """An argument parser described by doc's first line, with --addr and
+    --cafile; parse_and_run adds --timeout and --debug."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument('--addr', required=True, help=addr_help)
+    p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    return p
+
+
+def parse_and_run(p, run):
+    """Adds --timeout and --debug to the parser p, parses the command line
+    and runs run with run_main."""
+    p.add_argument('--timeout', type=float, default=30, help='seconds for the whole run')
+    p.add_argument('--debug', action='store_true', help='slixmpp debug log (with the XML) on stderr')
+    run_main(p.parse_args(), run)
 
 
 def run_main(args, run):
@@ -31,6 +80,7 @@ def run_main(args, run):
     except Exception as e:  # noqa: BLE001
         say('FAILED', repr(e))
         ok = False
+    # Let slixmpp's background tasks end quietly.
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for t in pending:
         t.cancel()
