@@ -6,10 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"mellium.im/sasl"
 
 	"parley.im/parley/web"
 )
@@ -28,23 +25,13 @@ func TestStropheBOSH(t *testing.T) {
 		return err
 	})
 	ctx := testContext(t)
-	srv, _ := startServer(t)
-	srv.AddUser(t, "alice", "alice-secret")
-	srv.AddUser(t, "bob", "bob-secret")
-	bob, _ := rawLogin(t, srv, false, sasl.ScramSha256, "bob", "bob-secret", "tcp")
-
-	// Plain HTTP from loopback counts as secure, as for the local web chat.
-	plain, _ := srv.WebAddrs()
-	service := "http://" + plain[0].String() + web.BOSHPath
+	bob, addr := webPeers(t)
+	service := "http://" + addr + web.BOSHPath
 	p := startProcess(t, ctx, "strophe.js", nil, []string{
 		"XMPP_SERVICE=" + service, "XMPP_USER=alice@localhost", "XMPP_PASSWORD=alice-secret",
 		"XMPP_PEER=bob@localhost", "CLIENT_TIMEOUT=" + clientTimeout,
 	}, "node", filepath.Join(dir, "strophe_bosh.mjs"))
 
 	from := expectChat(t, bob, "alice@localhost", "", "ping from strophe")
-	bob.Send(`<message to='` + from + `' type='chat'><body>pong from tcp</body></message>`)
-	p.mustSucceed(t, ctx)
-	if !strings.Contains(p.stdout.String(), "ok") {
-		t.Fatalf("strophe.js did not finish: %s", p.stdout)
-	}
+	pong(t, ctx, bob, from, p)
 }

@@ -290,6 +290,45 @@ func script(t *testing.T, name string) string {
 	return p
 }
 
+// account adds user, with password, on localhost to srv and returns the
+// account as the scripts take it: "user@localhost:password".
+func account(t *testing.T, srv *xmpptest.Server, user, password string) string {
+	t.Helper()
+	srv.AddUser(t, user, password)
+	return user + "@localhost:" + password
+}
+
+// startPython starts testdata/file with python as the client name, against
+// the listener at addr and trusting srv's certificate (--addr, --cafile),
+// with args and then the clients' timeout and debug log (--timeout,
+// --debug).
+func startPython(t *testing.T, ctx context.Context, srv *xmpptest.Server, name, file, addr string, args ...string) *process {
+	t.Helper()
+	argv := append([]string{python, script(t, file), "--addr", addr, "--cafile", certFile(srv)}, args...)
+	return startProcess(t, ctx, name, nil, nil, append(argv, "--timeout", clientTimeout, "--debug")...)
+}
+
+// runSlixmpp runs the slixmpp script testdata/file against srv's STARTTLS
+// listener (see startPython) and fails the test unless it exits 0.
+func runSlixmpp(t *testing.T, ctx context.Context, srv *xmpptest.Server, file string, args ...string) *process {
+	t.Helper()
+	p := startPython(t, ctx, srv, "slixmpp", file, srv.StartTLSAddr, args...)
+	p.mustSucceed(t, ctx)
+	return p
+}
+
+// expectOutput reports each of wants that the process's standard output
+// lacks.
+func (p *process) expectOutput(t *testing.T, wants ...string) {
+	t.Helper()
+	out := p.stdout.String()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s output lacks %q", p.name, want)
+		}
+	}
+}
+
 // certFile is the self-signed certificate the server generated for
 // localhost, for clients to trust.
 func certFile(srv *xmpptest.Server) string {

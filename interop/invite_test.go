@@ -22,30 +22,17 @@ func TestSlixmppInvite(t *testing.T) {
 	requireSlixmpp(t)
 	ctx := testContext(t)
 	srv, _ := startServer(t, func(c *config.Config) { c.Hosts[0].Admins = []string{"admin@localhost"} })
-	srv.AddUser(t, "admin", "admin-secret")
-	srv.AddUser(t, "alice", "alice-secret")
-
-	p := startProcess(t, ctx, "slixmpp", nil, nil,
-		python, script(t, "slixmpp_invite.py"),
-		"--addr", srv.StartTLSAddr,
-		"--cafile", certFile(srv),
-		"--admin", "admin@localhost:admin-secret",
-		"--user", "alice@localhost:alice-secret",
-		"--username", "juliet",
-		"--timeout", clientTimeout, "--debug")
-	p.mustSucceed(t, ctx)
-	out := p.stdout.String()
+	p := runSlixmpp(t, ctx, srv, "slixmpp_invite.py",
+		"--admin", account(t, srv, "admin", "admin-secret"),
+		"--user", account(t, srv, "alice", "alice-secret"),
+		"--username", "juliet")
 	uris := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
+	for _, line := range strings.Split(p.stdout.String(), "\n") {
 		if f := strings.Fields(line); len(f) == 3 && f[0] == "uri" {
 			uris[f[1]] = f[2]
 		}
 	}
-	for _, want := range []string{"user invite refused forbidden\n", "user commands -\n", "create-account form roster-subscription,username status=executing\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("slixmpp output lacks %q", want)
-		}
-	}
+	p.expectOutput(t, "user invite refused forbidden\n", "user commands -\n", "create-account form roster-subscription,username status=executing\n")
 	if !strings.HasPrefix(uris["create-account"], "xmpp:juliet@localhost?register;preauth=") ||
 		!strings.HasPrefix(uris["invite"], "xmpp:admin@localhost?roster;preauth=") {
 		t.Fatalf("invitation URIs %q", uris)

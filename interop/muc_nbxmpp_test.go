@@ -24,30 +24,16 @@ func TestNbxmppMUC(t *testing.T) {
 	requireNbxmpp(t)
 	ctx := testContext(t)
 	srv, _ := startServer(t)
-	srv.AddUser(t, "alice", "alice secret")
-	srv.AddUser(t, "bob", "bob secret")
-	srv.AddUser(t, "carol", "carol secret")
-	const room = "nbxmpp@conference.localhost"
 
-	p := startProcess(t, ctx, "nbxmpp", nil, nil,
-		python, script(t, "nbxmpp_muc.py"),
-		"--addr", srv.DirectTLSAddr,
-		"--cafile", certFile(srv),
-		"--alice", "alice@localhost:alice secret",
-		"--bob", "bob@localhost:bob secret",
-		"--carol", "carol@localhost:carol secret",
-		"--room", room,
-		"--timeout", clientTimeout, "--debug")
+	p := startPython(t, ctx, srv, "nbxmpp", "nbxmpp_muc.py", srv.DirectTLSAddr,
+		"--alice", account(t, srv, "alice", "alice secret"),
+		"--bob", account(t, srv, "bob", "bob secret"),
+		"--carol", account(t, srv, "carol", "carol secret"),
+		"--room", "nbxmpp@conference.localhost")
 	p.mustSucceed(t, ctx)
-
-	out := p.stdout.String()
-	for _, want := range []string{"created-ok\n", "joined-ok\n", "groupchat-ok\n", "history-ok\n",
-		"nick-ok\n", "kick-ok\n", "ban-ok\n", "left-ok\n", "finish ok\n", "result ok\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("nbxmpp output lacks %q", want)
-		}
-	}
-	if !strings.Contains(out, "archive-ok\n") {
+	p.expectOutput(t, "created-ok\n", "joined-ok\n", "groupchat-ok\n", "history-ok\n",
+		"nick-ok\n", "kick-ok\n", "ban-ok\n", "left-ok\n", "finish ok\n", "result ok\n")
+	if !strings.Contains(p.stdout.String(), "archive-ok\n") {
 		t.Error("nbxmpp output lacks archive-ok: the room archive was not queried, or lacked the messages")
 	}
 }

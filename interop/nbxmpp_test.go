@@ -4,7 +4,6 @@ package interop_test
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"mellium.im/sasl"
@@ -45,26 +44,17 @@ func TestNbxmppSCRAMSHA1(t *testing.T) {
 				addr = srv.DirectTLSAddr
 			}
 			const toBob, toAlice = "hello bob, from nbxmpp", "hello nbxmpp, from bob"
-			p := startProcess(t, ctx, "nbxmpp", nil, nil,
-				python, script(t, "nbxmpp_chat.py"),
-				"--addr", addr,
+			p := startPython(t, ctx, srv, "nbxmpp", "nbxmpp_chat.py", addr,
 				"--connection", tc.connection,
-				"--cafile", certFile(srv),
 				"--jid", "alice@localhost", "--password", "alice secret", "--resource", "gajim",
 				"--to", "bob@localhost", "--body", toBob,
-				"--expect-from", bobJID.String(), "--expect-body", toAlice,
-				"--timeout", clientTimeout, "--debug")
+				"--expect-from", bobJID.String(), "--expect-body", toAlice)
 
 			from := expectChat(t, bob, "alice@localhost", "alice@localhost/gajim", toBob)
 			bob.Send(`<message type='chat' to='` + from + `'><body>` + toAlice + `</body></message>`)
 			p.mustSucceed(t, ctx)
 
-			out := p.stdout.String()
-			for _, want := range []string{tc.want, "mechanism=SCRAM-SHA-1 ", "finish ok"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("nbxmpp output lacks %q", want)
-				}
-			}
+			p.expectOutput(t, tc.want, "mechanism=SCRAM-SHA-1 ", "finish ok")
 			if got := authMechanisms(logs.String(), "alice@localhost"); !slices.Equal(got, []string{"SCRAM-SHA-1"}) {
 				t.Errorf("server log: alice logged in with %q, want [SCRAM-SHA-1]", got)
 			}

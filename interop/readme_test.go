@@ -118,12 +118,7 @@ https = ["%s"]
 	}
 
 	chat.mustSucceed(t, ctx)
-	out := chat.stdout.String()
-	for _, want := range []string{"alice stream-error system-shutdown", "bob stream-error system-shutdown", "shutdown-ok\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("slixmpp output lacks %q", want)
-		}
-	}
+	chat.expectOutput(t, "alice stream-error system-shutdown", "bob stream-error system-shutdown", "shutdown-ok\n")
 	for _, user := range []string{"alice@localhost", "bob@localhost"} {
 		if len(authMechanisms(serve.stderr.String(), user)) != 1 {
 			t.Errorf("server log: want one login of %s", user)

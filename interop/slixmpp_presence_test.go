@@ -4,7 +4,6 @@ package interop_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 )
@@ -23,25 +22,11 @@ func TestSlixmppSubscriptionsAndOfflineMessages(t *testing.T) {
 	requireSlixmpp(t)
 	ctx := testContext(t)
 	srv, _ := startServer(t)
-	srv.AddUser(t, "alice", "alice secret")
-	srv.AddUser(t, "bob", "bob secret")
-
-	p := startProcess(t, ctx, "slixmpp", nil, nil,
-		python, script(t, "slixmpp_presence.py"),
-		"--addr", srv.StartTLSAddr,
-		"--cafile", certFile(srv),
-		"--alice", "alice@localhost:alice secret",
-		"--bob", "bob@localhost:bob secret",
-		"--timeout", clientTimeout, "--debug")
-	p.mustSucceed(t, ctx)
-
-	out := p.stdout.String()
-	for _, want := range []string{"handshake-ok\n", "online-ok\n", "chat-ok\n", "offline-seen-ok\n",
-		"offline-sent\n", "offline-delivered-ok ", "result ok\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("slixmpp output lacks %q", want)
-		}
-	}
+	p := runSlixmpp(t, ctx, srv, "slixmpp_presence.py",
+		"--alice", account(t, srv, "alice", "alice secret"),
+		"--bob", account(t, srv, "bob", "bob secret"))
+	p.expectOutput(t, "handshake-ok\n", "online-ok\n", "chat-ok\n", "offline-seen-ok\n",
+		"offline-sent\n", "offline-delivered-ok ", "result ok\n")
 
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

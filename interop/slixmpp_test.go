@@ -4,7 +4,6 @@ package interop_test
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"parley.im/parley/config"
@@ -24,24 +23,10 @@ func TestSlixmppSCRAMSHA256OverSTARTTLS(t *testing.T) {
 	srv, logs := startServer(t, func(c *config.Config) {
 		c.Auth.Mechanisms = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"}
 	})
-	srv.AddUser(t, "alice", "alice-Pässword")
-	srv.AddUser(t, "bob", "bob password")
-
-	p := startProcess(t, ctx, "slixmpp", nil, nil,
-		python, script(t, "slixmpp_chat.py"),
-		"--addr", srv.StartTLSAddr,
-		"--cafile", certFile(srv),
-		"--alice", "alice@localhost:alice-Pässword",
-		"--bob", "bob@localhost:bob password",
-		"--timeout", clientTimeout, "--debug")
-	p.mustSucceed(t, ctx)
-
-	out := p.stdout.String()
-	for _, want := range []string{"alice auth-success SCRAM-SHA-256\n", "bob auth-success SCRAM-SHA-256\n", "chat-ok\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("slixmpp output lacks %q", want)
-		}
-	}
+	p := runSlixmpp(t, ctx, srv, "slixmpp_chat.py",
+		"--alice", account(t, srv, "alice", "alice-Pässword"),
+		"--bob", account(t, srv, "bob", "bob password"))
+	p.expectOutput(t, "alice auth-success SCRAM-SHA-256\n", "bob auth-success SCRAM-SHA-256\n", "chat-ok\n")
 	for _, user := range []string{"alice@localhost", "bob@localhost"} {
 		if got := authMechanisms(logs.String(), user); !slices.Equal(got, []string{"SCRAM-SHA-256"}) {
 			t.Errorf("server log: %s logged in with %q, want [SCRAM-SHA-256]", user, got)

@@ -21,24 +21,10 @@ func TestSlixmppStreamResumption(t *testing.T) {
 	requireSlixmpp(t)
 	ctx := testContext(t)
 	srv, logs := startServer(t)
-	srv.AddUser(t, "alice", "alice password")
-	srv.AddUser(t, "bob", "bob password")
-
-	p := startProcess(t, ctx, "slixmpp", nil, nil,
-		python, script(t, "slixmpp_sm.py"),
-		"--addr", srv.StartTLSAddr,
-		"--cafile", certFile(srv),
-		"--alice", "alice@localhost:alice password",
-		"--bob", "bob@localhost:bob password",
-		"--timeout", clientTimeout, "--debug")
-	p.mustSucceed(t, ctx)
-
-	out := p.stdout.String()
-	for _, want := range []string{"bob sm-enabled resume=True id-set=True\n", "acked-ok handled=", "cut-ok\n", "resumed-ok\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("slixmpp output lacks %q", want)
-		}
-	}
+	p := runSlixmpp(t, ctx, srv, "slixmpp_sm.py",
+		"--alice", account(t, srv, "alice", "alice password"),
+		"--bob", account(t, srv, "bob", "bob password"))
+	p.expectOutput(t, "bob sm-enabled resume=True id-set=True\n", "acked-ok handled=", "cut-ok\n", "resumed-ok\n")
 	log := logs.String()
 	for _, want := range []string{`msg="session detached; waiting for resumption"`, `msg="stream resumed"`} {
 		if !strings.Contains(log, want) {

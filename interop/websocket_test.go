@@ -3,6 +3,7 @@
 package interop_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"mellium.im/sasl"
 
+	"parley.im/parley/internal/xmpptest"
 	"parley.im/parley/web"
 )
 
@@ -59,13 +61,8 @@ func requireNode(t *testing.T, pkg string) []string {
 func TestXmppJSWebSocket(t *testing.T) {
 	flags := requireNode(t, "@xmpp/client")
 	ctx := testContext(t)
-	srv, _ := startServer(t)
-	srv.AddUser(t, "alice", "alice-secret")
-	srv.AddUser(t, "bob", "bob-secret")
-	bob, _ := rawLogin(t, srv, false, sasl.ScramSha256, "bob", "bob-secret", "tcp")
-
-	plain, _ := srv.WebAddrs()
-	service := "ws://" + plain[0].String() + web.WebSocketPath
+	bob, addr := webPeers(t)
+	service := "ws://" + addr + web.WebSocketPath
 	p := startProcess(t, ctx, "xmpp.js", nil, []string{
 		"NODE_MODULES=" + nodeModules(t), "XMPP_SERVICE=" + service, "XMPP_USER=alice",
 		"XMPP_PASSWORD=alice-secret", "XMPP_PEER=bob@localhost", "CLIENT_TIMEOUT=" + clientTimeout,
@@ -77,9 +74,30 @@ func TestXmppJSWebSocket(t *testing.T) {
 	if !strings.HasPrefix(from, "alice@localhost/xmppjs/") {
 		t.Errorf("message from %q, want the Bind2 resource alice@localhost/xmppjs/<id>", from)
 	}
+	pong(t, ctx, bob, from, p)
+}
+
+// webPeers starts a server with the accounts alice (password alice-secret)
+// and bob (bob-secret), logs bob in over TCP (resource tcp), and returns
+// bob's client and the address of the server's plain HTTP listener: plain
+// HTTP from loopback counts as secure, as for the local web chat.
+func webPeers(t *testing.T) (bob *xmpptest.Client, addr string) {
+	t.Helper()
+	srv, _ := startServer(t)
+	srv.AddUser(t, "alice", "alice-secret")
+	srv.AddUser(t, "bob", "bob-secret")
+	bob, _ = rawLogin(t, srv, false, sasl.ScramSha256, "bob", "bob-secret", "tcp")
+	plain, _ := srv.WebAddrs()
+	return bob, plain[0].String()
+}
+
+// pong has bob answer the web client p's message from from, and fails the
+// test unless p then exits 0 and says ok.
+func pong(t *testing.T, ctx context.Context, bob *xmpptest.Client, from string, p *process) {
+	t.Helper()
 	bob.Send(`<message to='` + from + `' type='chat'><body>pong from tcp</body></message>`)
 	p.mustSucceed(t, ctx)
 	if !strings.Contains(p.stdout.String(), "ok") {
-		t.Fatalf("xmpp.js did not finish: %s", p.stdout)
+		t.Fatalf("%s did not finish: %s", p.name, p.stdout)
 	}
 }
