@@ -147,13 +147,11 @@ async def run(args):
 
 
 def main():
-    p = arg_parser(__doc__, addr_help='host:port of the server')
+    p = arg_parser(__doc__, addr_help='host:port of the server', alice='JID:PASSWORD', bob='JID:PASSWORD')
     p.add_argument('--direct-tls', action='store_true', help='XEP-0368 direct TLS instead of STARTTLS')
     p.add_argument('--mechanism', help='the only SASL mechanism slixmpp may use. Note: pinning a '
                    'non-PLUS SCRAM while the server offers -PLUS makes slixmpp send gs2 flag "y", '
                    'which a server must refuse as a downgrade; restrict the server instead')
-    p.add_argument('--alice', required=True, help='JID:PASSWORD')
-    p.add_argument('--bob', required=True, help='JID:PASSWORD')
     p.add_argument('--wait-shutdown', metavar='CONDITION',
                    help='after chatting, wait for the server to end both streams with this stream error')
     parse_and_run(p, run)

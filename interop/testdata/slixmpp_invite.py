@@ -19,7 +19,7 @@ import asyncio
 import slixmpp
 from slixmpp.exceptions import IqError
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 NODE_INVITE = 'urn:xmpp:invite#invite'
 NODE_CREATE = 'urn:xmpp:invite#create-account'
@@ -104,11 +104,8 @@ async def invite(c):
 
 
 async def run(args):
-    host, port = args.addr.rsplit(':', 1)
-    admin = Client('admin', *args.admin.split(':', 1), args.cafile)
-    user = Client('user', *args.user.split(':', 1), args.cafile)
-    for c in (admin, user):
-        c.connect((host, int(port)), force_starttls=True)
+    admin = start(Client, 'admin', args.admin, args)
+    user = start(Client, 'user', args.user, args)
     await asyncio.gather(admin.ready, user.ready)
 
     nodes = await commands(admin)
@@ -127,14 +124,11 @@ async def run(args):
         if e.iq['error']['condition'] != 'forbidden':
             raise Step('refused with ' + e.iq['error']['condition'])
 
-    await disconnect(admin, user)
-    return True
+    return await disconnect(admin, user)
 
 
 def main():
-    p = arg_parser(__doc__)
-    p.add_argument('--admin', required=True, help='jid:password')
-    p.add_argument('--user', required=True, help='jid:password')
+    p = arg_parser(__doc__, admin='jid:password', user='jid:password')
     p.add_argument('--username', required=True)
     parse_and_run(p, run)
 

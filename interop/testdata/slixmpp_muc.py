@@ -39,7 +39,7 @@ import slixmpp
 import slixmpp.exceptions
 from slixmpp import JID
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -147,14 +147,6 @@ class Client(slixmpp.ClientXMPP):
             say(self.name, 'room-ping', e.iq['error']['condition'])
 
 
-def connect(name, spec, args):
-    jid, password = spec.split(':', 1)
-    c = Client(name, jid, password, args.cafile, JID(args.room))
-    host, port = args.addr.rsplit(':', 1)
-    c.connect((host, int(port)), force_starttls=True)
-    return c
-
-
 def check_self(who, pres, codes, affiliation, role):
     got = set(pres['muc']['status_codes'])
     if pres['type'] == 'error' or got != codes:
@@ -169,9 +161,9 @@ def form_values(form):
 
 
 async def run(args):
-    alice = connect('alice', args.alice, args)
-    bob = connect('bob', args.bob, args)
-    carol = connect('carol', args.carol, args)
+    alice = start(Client, 'alice', args.alice, args, room=JID(args.room))
+    bob = start(Client, 'bob', args.bob, args, room=JID(args.room))
+    carol = start(Client, 'carol', args.carol, args, room=JID(args.room))
     await asyncio.gather(alice.ready, bob.ready, carol.ready)
     room = JID(args.room)
     say('all-ready')
@@ -309,17 +301,12 @@ async def run(args):
     await alice.room_sync()
     say('left-ok')
 
-    await disconnect(alice, bob, carol)
-    return True
+    return await disconnect(alice, bob, carol)
 
 
 def main():
-    p = arg_parser(__doc__)
-    p.add_argument('--alice', required=True, help='JID:PASSWORD')
-    p.add_argument('--bob', required=True, help='JID:PASSWORD')
-    p.add_argument('--carol', required=True, help='JID:PASSWORD')
-    p.add_argument('--room', required=True, help='bare JID of the room to create')
-    parse_and_run(p, run)
+    parse_and_run(arg_parser(__doc__, alice='JID:PASSWORD', bob='JID:PASSWORD', carol='JID:PASSWORD',
+                             room='bare JID of the room to create'), run)
 
 
 if __name__ == '__main__':

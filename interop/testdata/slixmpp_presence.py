@@ -27,7 +27,7 @@ import datetime
 
 import slixmpp
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -125,17 +125,9 @@ class Client(slixmpp.ClientXMPP):
         await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
 
 
-def connect(name, spec, args):
-    jid, password = spec.split(':', 1)
-    c = Client(name, jid, password, args.cafile)
-    host, port = args.addr.rsplit(':', 1)
-    c.connect((host, int(port)), force_starttls=True)
-    return c
-
-
 async def run(args):
-    alice = connect('alice', args.alice, args)
-    bob = connect('bob', args.bob, args)
+    alice = start(Client, 'alice', args.alice, args)
+    bob = start(Client, 'bob', args.bob, args)
     # bob approves requests and asks back by himself; alice approves.
     bob.auto_authorize, bob.auto_subscribe = True, True
     alice.auto_authorize, alice.auto_subscribe = True, False
@@ -182,7 +174,7 @@ async def run(args):
     say('offline-sent')
 
     # 6. bob again: same roster, alice online, and the messages.
-    bob = connect('bob2', args.bob, args)
+    bob = start(Client, 'bob2', args.bob, args)
     await bob.ready
     await bob.until('roster ' + a + ' still both', lambda: bob.subscription(a) == 'both')
     await bob.until(a + ' online again', lambda: alice.boundjid.resource in bob.online(a))
@@ -202,15 +194,11 @@ async def run(args):
             raise Step('bob2: %r delay from %r, want %s' % (body, delay_from, bob.boundjid.domain))
     say('offline-delivered-ok', 'resource-before=' + bob_resource, 'resource-now=' + bob.boundjid.resource)
 
-    await disconnect(alice, bob)
-    return True
+    return await disconnect(alice, bob)
 
 
 def main():
-    p = arg_parser(__doc__)
-    p.add_argument('--alice', required=True, help='JID:PASSWORD')
-    p.add_argument('--bob', required=True, help='JID:PASSWORD')
-    parse_and_run(p, run)
+    parse_and_run(arg_parser(__doc__, alice='JID:PASSWORD', bob='JID:PASSWORD'), run)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,7 @@ import socket
 
 import slixmpp
 
-from slixrun import Step, arg_parser, disconnect, parse_and_run, say, trust  # noqa: E402
+from slixrun import Step, arg_parser, dial, disconnect, parse_and_run, say, start, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -79,18 +79,9 @@ class Client(slixmpp.ClientXMPP):
         await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
 
 
-def connect(c, host, port):
-    c.connect((host, int(port)), force_starttls=True)
-
-
 async def run(args):
-    host, port = args.addr.rsplit(':', 1)
-    ajid, apw = args.alice.split(':', 1)
-    bjid, bpw = args.bob.split(':', 1)
-    alice = Client('alice', ajid, apw, args.cafile, sm=False)
-    bob = Client('bob', bjid, bpw, args.cafile, sm=True)
-    connect(alice, host, port)
-    connect(bob, host, port)
+    alice = start(Client, 'alice', args.alice, args, sm=False)
+    bob = start(Client, 'bob', args.bob, args, sm=True)
     await alice.expect('session-start')
     await bob.expect('session-start')
     await bob.expect('sm-enabled')
@@ -122,7 +113,7 @@ async def run(args):
     say('sent-while-away')
 
     # 4. bob comes back and resumes.
-    connect(bob, host, port)
+    dial(bob, args.addr)
     await bob.expect('session-resumed')
     if bob.boundjid.full != full:
         raise Step('bob: resumed as %s, want %s' % (bob.boundjid.full, full))
@@ -133,15 +124,11 @@ async def run(args):
         raise Step('bob: messages %r, want m1 m2 m3, once each' % got)
     say('resumed-ok')
 
-    await disconnect(alice, bob)
-    return True
+    return await disconnect(alice, bob)
 
 
 def main():
-    p = arg_parser(__doc__)
-    p.add_argument('--alice', required=True, help='JID:PASSWORD')
-    p.add_argument('--bob', required=True, help='JID:PASSWORD')
-    parse_and_run(p, run)
+    parse_and_run(arg_parser(__doc__, alice='JID:PASSWORD', bob='JID:PASSWORD'), run)
 
 
 if __name__ == '__main__':

@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 
 import slixmpp
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 OMEMO_NS = 'eu.siacs.conversations.axolotl'
 DEVICELIST = OMEMO_NS + '.devicelist'
@@ -146,18 +146,10 @@ class Client(slixmpp.ClientXMPP):
         await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
 
 
-def connect(name, spec, resource, args, notify=False):
-    jid, password = spec.split(':', 1)
-    c = Client(name, jid + '/' + resource, password, args.cafile, notify)
-    host, port = args.addr.rsplit(':', 1)
-    c.connect((host, int(port)), force_starttls=True)
-    return c
-
-
 async def run(args):
-    a = connect('A', args.alice, 'A', args)
-    b = connect('B', args.alice, 'B', args)
-    bob = connect('bob', args.bob, 'phone', args, notify=True)
+    a = start(Client, 'A', args.alice, args, 'A')
+    b = start(Client, 'B', args.alice, args, 'B')
+    bob = start(Client, 'bob', args.bob, args, 'phone', notify=True)
     bob.auto_authorize, bob.auto_subscribe = True, True
     for c in (a, b):
         c.auto_authorize, c.auto_subscribe = True, False
@@ -216,7 +208,7 @@ async def run(args):
     say('pep-ok')
 
     # 4. A third resource pages through the archive, two at a time.
-    c = connect('C', args.alice, 'C', args)
+    c = start(Client, 'C', args.alice, args, 'C')
     await c.ready
     got, after, pages = [], None, 0
     while True:
@@ -248,15 +240,12 @@ async def run(args):
         raise Step('C: %d pages for %d messages at max=2' % (pages, len(expected)))
     say('mam-ok', 'pages=%d' % pages, 'messages=%d' % len(got))
 
-    await disconnect(a, b, c, bob)
-    return True
+    return await disconnect(a, b, c, bob)
 
 
 def main():
-    p = arg_parser(__doc__)
-    p.add_argument('--alice', required=True, help='JID:PASSWORD of the account with three resources')
-    p.add_argument('--bob', required=True, help='JID:PASSWORD of the contact')
-    parse_and_run(p, run)
+    parse_and_run(arg_parser(__doc__, alice='JID:PASSWORD of the account with three resources',
+                             bob='JID:PASSWORD of the contact'), run)
 
 
 if __name__ == '__main__':

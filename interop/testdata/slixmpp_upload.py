@@ -24,7 +24,7 @@ import aiohttp
 import slixmpp
 from slixmpp.plugins.xep_0363 import FileTooBig
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, trust  # noqa: E402
+from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 
 class Client(slixmpp.ClientXMPP):
@@ -90,17 +90,9 @@ async def discover(c):
     raise Step('no upload service in disco#items of ' + c.boundjid.domain)
 
 
-def connect(name, spec, resource, args):
-    jid, password = spec.split(':', 1)
-    c = Client(name, jid + '/' + resource, password, args.cafile)
-    host, port = args.addr.rsplit(':', 1)
-    c.connect((host, int(port)), force_starttls=True)
-    return c
-
-
 async def run(args):
-    alice = connect('alice', args.alice, 'up', args)
-    bob = connect('bob', args.bob, 'down', args)
+    alice = start(Client, 'alice', args.alice, args, 'up')
+    bob = start(Client, 'bob', args.bob, args, 'down')
     await asyncio.gather(alice.ready, bob.ready)
 
     await discover(alice)
@@ -142,14 +134,11 @@ async def run(args):
     except FileTooBig:
         say('alice', 'file-too-big refused')
 
-    await disconnect(alice, bob)
-    return True
+    return await disconnect(alice, bob)
 
 
 def main():
-    p = arg_parser(__doc__)
-    p.add_argument('--alice', required=True, help='JID:PASSWORD of the uploader')
-    p.add_argument('--bob', required=True, help='JID:PASSWORD of the downloader')
+    p = arg_parser(__doc__, alice='JID:PASSWORD of the uploader', bob='JID:PASSWORD of the downloader')
     p.add_argument('--size', type=int, default=200000, help='bytes to upload')
     p.add_argument('--max', type=int, required=True, help='the max-file-size the service must advertise')
     parse_and_run(p, run)

@@ -38,20 +38,44 @@ def lifecycle(client, gone=True):
         client.gone = loop.create_future()
 
 
+def dial(client, addr):
+    """Connects client to addr (host:port) with STARTTLS."""
+    host, port = addr.rsplit(':', 1)
+    client.connect((host, int(port)), force_starttls=True)
+
+
+def start(client_class, name, spec, args, resource=None, **kwargs):
+    """Makes client_class(name, jid, password, args.cafile, **kwargs) for
+    the account spec (JID:PASSWORD; the JID with /resource when given) and
+    dials args.addr with it."""
+    jid, password = spec.split(':', 1)
+    if resource:
+        jid += '/' + resource
+    c = client_class(name, jid, password, args.cafile, **kwargs)
+    dial(c, args.addr)
+    return c
+
+
 async def disconnect(*clients):
     """Disconnects the clients and waits until those with a gone future
-    (see lifecycle) are gone."""
+    (see lifecycle) are gone. Returns True, the result of a run that got
+    this far."""
     for c in clients:
         c.disconnect()
     await asyncio.gather(*(c.gone for c in clients if hasattr(c, 'gone')))
+    return True
 
 
-def arg_parser(doc, addr_help='host:port of the STARTTLS listener'):
-    """An argument parser described by doc's first line, with --addr and
-    --cafile; parse_and_run adds --timeout and --debug."""
+def arg_parser(doc, addr_help='host:port of the STARTTLS listener', **accounts):
+    """An argument parser described by doc's first line, with --addr,
+    --cafile and, for each keyword of accounts, a required option of that
+    name with the value as its help; parse_and_run adds --timeout and
+    --debug."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument('--addr', required=True, help=addr_help)
     p.add_argument('--cafile', help='PEM certificate to trust; without it the certificate is not verified')
+    for name, help in accounts.items():
+        p.add_argument('--' + name, required=True, help=help)
     return p
 
 
