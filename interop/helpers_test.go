@@ -137,6 +137,18 @@ func (b *logBuffer) waitFor(ctx context.Context, s string, stop <-chan struct{})
 	}
 }
 
+// clientTest begins a test of a client that require checks for (it
+// skips the test without the client): the test runs in parallel, with its
+// deadline and a server configured with configure.
+func clientTest(t *testing.T, require func(*testing.T), configure ...func(*config.Config)) (context.Context, *xmpptest.Server, *logBuffer) {
+	t.Helper()
+	t.Parallel()
+	require(t)
+	ctx := testContext(t)
+	srv, logs := startServer(t, configure...)
+	return ctx, srv, logs
+}
+
 // startServer runs Parley in-process and keeps its log, printed if the
 // test fails.
 func startServer(t *testing.T, configure ...func(*config.Config)) (*xmpptest.Server, *logBuffer) {

@@ -18,10 +18,7 @@ import (
 // got then register accounts with open registration off (XEP-0445), and
 // the invited accounts are the admin's mutual contacts.
 func TestSlixmppInvite(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
-	srv, _ := startServer(t, func(c *config.Config) { c.Hosts[0].Admins = []string{"admin@localhost"} })
+	ctx, srv, _ := clientTest(t, requireSlixmpp, func(c *config.Config) { c.Hosts[0].Admins = []string{"admin@localhost"} })
 	p := runSlixmpp(t, ctx, srv, "slixmpp_invite.py",
 		"--admin", account(t, srv, "admin", "admin-secret"),
 		"--user", account(t, srv, "alice", "alice-secret"),

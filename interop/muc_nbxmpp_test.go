@@ -20,10 +20,7 @@ import (
 // so; Parley's room archives, so this test requires that step done. The
 // script exits non-zero unless the rest happened.
 func TestNbxmppMUC(t *testing.T) {
-	t.Parallel()
-	requireNbxmpp(t)
-	ctx := testContext(t)
-	srv, _ := startServer(t)
+	ctx, srv, _ := clientTest(t, requireNbxmpp)
 
 	p := startPython(t, ctx, srv, "nbxmpp", "nbxmpp_muc.py", srv.DirectTLSAddr,
 		"--alice", account(t, srv, "alice", "alice secret"),

@@ -22,10 +22,7 @@ import (
 // The script (testdata/slixmpp_muc.py) exits non-zero unless all of it
 // happened; the room, temporary, must then be gone.
 func TestSlixmppMUC(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
-	srv, _ := startServer(t)
+	ctx, srv, _ := clientTest(t, requireSlixmpp)
 	const room = "interop@conference.localhost"
 
 	p := runSlixmpp(t, ctx, srv, "slixmpp_muc.py",

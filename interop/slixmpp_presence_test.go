@@ -18,10 +18,7 @@ import (
 // unless all of it happened; the store must then agree: both items
 // subscribed both ways, no message left.
 func TestSlixmppSubscriptionsAndOfflineMessages(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
-	srv, _ := startServer(t)
+	ctx, srv, _ := clientTest(t, requireSlixmpp)
 	p := runSlixmpp(t, ctx, srv, "slixmpp_presence.py",
 		"--alice", account(t, srv, "alice", "alice secret"),
 		"--bob", account(t, srv, "bob", "bob secret"))

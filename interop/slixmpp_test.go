@@ -17,10 +17,7 @@ import (
 // accept after such a failure. The server log must show SCRAM-SHA-256 for
 // both users.
 func TestSlixmppSCRAMSHA256OverSTARTTLS(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
-	srv, logs := startServer(t, func(c *config.Config) {
+	ctx, srv, logs := clientTest(t, requireSlixmpp, func(c *config.Config) {
 		c.Auth.Mechanisms = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"}
 	})
 	p := runSlixmpp(t, ctx, srv, "slixmpp_chat.py",

@@ -17,10 +17,7 @@ import (
 // of unacknowledged stanzas when it sends <resume/>, then compares the
 // server's h with that empty queue.)
 func TestSlixmppStreamResumption(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
-	srv, logs := startServer(t)
+	ctx, srv, logs := clientTest(t, requireSlixmpp)
 	p := runSlixmpp(t, ctx, srv, "slixmpp_sm.py",
 		"--alice", account(t, srv, "alice", "alice password"),
 		"--bob", account(t, srv, "bob", "bob password"))

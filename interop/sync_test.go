@@ -24,10 +24,7 @@ import (
 // non-zero unless all of it happened; the store must then agree: the
 // node is open with the item, and the archive holds the six messages.
 func TestSlixmppCarbonsPEPAndMAM(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
-	srv, _ := startServer(t)
+	ctx, srv, _ := clientTest(t, requireSlixmpp)
 	p := runSlixmpp(t, ctx, srv, "slixmpp_sync.py",
 		"--alice", account(t, srv, "alice", "alice secret"),
 		"--bob", account(t, srv, "bob", "bob secret"))

@@ -14,11 +14,8 @@ import (
 // URL, and another slixmpp client downloads it from the GET URL it was
 // sent (whole and by range).
 func TestSlixmppUpload(t *testing.T) {
-	t.Parallel()
-	requireSlixmpp(t)
-	ctx := testContext(t)
 	const max = 1 << 20
-	srv, _ := startServer(t, func(c *config.Config) { c.Upload.MaxFileSize = max })
+	ctx, srv, _ := clientTest(t, requireSlixmpp, func(c *config.Config) { c.Upload.MaxFileSize = max })
 	p := runSlixmpp(t, ctx, srv, "slixmpp_upload.py",
 		"--alice", account(t, srv, "alice", "alice-secret"),
 		"--bob", account(t, srv, "bob", "bob-secret"),
