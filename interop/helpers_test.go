@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,6 +340,20 @@ func (p *process) expectOutput(t *testing.T, wants ...string) {
 			t.Errorf("%s output lacks %q", p.name, want)
 		}
 	}
+}
+
+// freePort returns a loopback address with a port the kernel just had
+// free, for a listener whose address must be known before it starts.
+// Another process could take it first; the listener would then fail to
+// start and say so.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // certFile is the self-signed certificate the server generated for

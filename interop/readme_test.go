@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,19 +123,6 @@ https = ["%s"]
 			t.Errorf("server log: want one login of %s", user)
 		}
 	}
-}
-
-// freePort returns a loopback address with a port the kernel just had
-// free. Another process could take it before parley does; parley check
-// would then say so.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func writeFile(t *testing.T, path, content string) {

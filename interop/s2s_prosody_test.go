@@ -60,7 +60,7 @@ func testS2SProsody(t *testing.T, certs bool) {
 		t.Fatal(err)
 	}
 
-	addrA, c2sB, s2sB := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrA, c2sB, s2sB := freePort(t), freePort(t), freePort(t)
 	port := func(a string) string { _, p, _ := net.SplitHostPort(a); return p }
 	logA := newLogBuffer()
 	a := xmpptest.StartWithLog(t, logA, func(c *config.Config) {

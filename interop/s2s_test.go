@@ -90,18 +90,6 @@ func hasStatus(el *xmppcore.Element, code string) bool {
 	return false
 }
 
-// freeAddr returns a loopback address with a port free right now (for a
-// listener whose address the other side must know before either starts).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startFederated runs a Parley for host with federation on, its s2s
 // listener at s2sAddr, and the other domains mapped statically.
 func startFederated(t *testing.T, log *logBuffer, host, s2sAddr string, static ...string) *xmpptest.Server {
@@ -178,7 +166,7 @@ func federate(t *testing.T, alice, bob *s2sClient, aliceBare, bobBare, remoteRoo
 // TestS2SParleyToParley: two Parley servers, a.localhost and b.localhost,
 // federate on loopback (self-signed certificates, so dialback).
 func TestS2SParleyToParley(t *testing.T) {
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	addrA, addrB := freePort(t), freePort(t)
 	logA, logB := newLogBuffer(), newLogBuffer()
 	a := startFederated(t, logA, "a.localhost", addrA, "b.localhost="+addrB, "conference.b.localhost="+addrB)
 	b := startFederated(t, logB, "b.localhost", addrB, "a.localhost="+addrA, "conference.a.localhost="+addrA)
@@ -279,7 +267,7 @@ func TestS2SDisabledNoConnection(t *testing.T) {
 			c.Close()
 		}
 	}()
-	addrA, addrP := freeAddr(t), freeAddr(t)
+	addrA, addrP := freePort(t), freePort(t)
 	logA, logP := newLogBuffer(), newLogBuffer()
 	a := xmpptest.StartWithLog(t, logA, func(c *config.Config) {
 		c.Hosts = []config.Host{{Name: "a.localhost"}}
