@@ -182,7 +182,14 @@ func (r *Router) routeFull(ctx context.Context, st *Stanza) {
 		case xmppcore.IQ:
 			ev = EventIQFull
 		}
-		if !r.fire(ctx, ev, st) && s.Send(st.El) && ev == EventMessageFull && r.trackDeliveries() {
+		if r.fire(ctx, ev, st) {
+			return
+		}
+		if !s.Send(st.El) {
+			r.refusedFull(ctx, st)
+			return
+		}
+		if ev == EventMessageFull && r.trackDeliveries() {
 			r.messageDelivered(ctx, st, []Session{s})
 		}
 		return
@@ -204,6 +211,27 @@ func (r *Router) routeFull(ctx context.Context, st *Stanza) {
 		}
 	default:
 		r.unhandled(ctx, st)
+	}
+}
+
+// refusedFull answers a stanza that a bound session would not take (it is
+// closing, or its queue overflowed): a sender must not wait for an answer
+// or believe a message arrived. Messages of type chat and normal and IQ
+// requests get service-unavailable, as for a bare JID whose only session
+// refuses; the rest is dropped, as RFC 6121 §8.5.3.2 drops it for a
+// resource that is gone.
+func (r *Router) refusedFull(ctx context.Context, st *Stanza) {
+	switch st.Kind() {
+	case xmppcore.Message:
+		switch st.Type() {
+		case "", "normal", "chat":
+			r.Error(ctx, st, errServiceUnavailable)
+		}
+	case xmppcore.IQ:
+		switch st.Type() {
+		case "get", "set":
+			r.Error(ctx, st, errServiceUnavailable)
+		}
 	}
 }
 

@@ -384,6 +384,27 @@ func TestToFullJID(t *testing.T) {
 		}
 	})
 
+	t.Run("refused by the session", func(t *testing.T) {
+		bob.Refuse(true) // closing, or its queue overflowed
+		defer bob.Refuse(false)
+		for _, typ := range []string{"chat", "normal", ""} {
+			route(t, r, alice, `<message to='bob@example.org/pc' type='`+typ+`' id='r'><body>hi</body></message>`)
+			routertest.AssertXML(t, alice.TakeOne(t), `<message to='alice@example.org/phone' from='bob@example.org/pc' type='error' id='r'>`+serviceUnavailable+`</message>`)
+		}
+		route(t, r, alice, `<iq to='bob@example.org/pc' type='get' id='g'><x xmlns='urn:x'/></iq>`)
+		routertest.AssertXML(t, alice.TakeOne(t), `<iq to='alice@example.org/phone' from='bob@example.org/pc' type='error' id='g'>`+serviceUnavailable+`</iq>`)
+		for _, xml := range []string{
+			`<message to='bob@example.org/pc' type='groupchat' id='2'/>`,
+			`<message to='bob@example.org/pc' type='headline' id='3'/>`,
+			`<message to='bob@example.org/pc' type='error' id='4'/>`,
+			`<presence to='bob@example.org/pc'/>`,
+			`<iq to='bob@example.org/pc' type='result' id='5'/>`,
+		} {
+			route(t, r, alice, xml)
+		}
+		nothing(t, alice, bob, other)
+	})
+
 	t.Run("unbound", func(t *testing.T) {
 		// chat: as if to the bare JID.
 		st := route(t, r, alice, `<message to='bob@example.org/gone' type='chat' id='c'/>`)
