@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -131,15 +130,7 @@ func (c *wsClient) login(user, password string) string {
 	c.t.Helper()
 	c.open()
 	s := &xmpptest.SCRAM{Mechanism: "SCRAM-SHA-256", User: user, Password: password}
-	c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + base64.StdEncoding.EncodeToString(s.First()) + `</auth>`)
-	ch := c.next()
-	first, _ := base64.StdEncoding.DecodeString(ch.Text())
-	final, err := s.Final(first)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + base64.StdEncoding.EncodeToString(final) + `</response>`)
-	if el := c.next(); !el.Is(xmppcore.NSSASL, "success") {
+	if el := xmpptest.SCRAMExchange(c.t, s, c.send, c.next); !el.Is(xmppcore.NSSASL, "success") {
 		c.t.Fatalf("login: %s", el)
 	}
 	c.open()
@@ -161,12 +152,7 @@ func (c *wsClient) expectStreamError() string {
 		if !el.Is(xmppcore.NSStream, "error") {
 			continue
 		}
-		cond := ""
-		for ch := range el.Children() {
-			if ch.Space == xmppcore.NSStreams && ch.Local != "text" {
-				cond = ch.Local
-			}
-		}
+		cond := xmpptest.StreamErrorCondition(el)
 		if el := c.next(); !el.Is("urn:ietf:params:xml:ns:xmpp-framing", "close") {
 			c.t.Fatalf("expected <close/> after the stream error, got %s", el)
 		}

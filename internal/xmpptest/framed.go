@@ -3,7 +3,6 @@ package xmpptest
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"io"
 	"net/netip"
@@ -195,31 +194,7 @@ func (c *FramedClient) OpenStream(host string) {
 // AuthSCRAM runs a SCRAM exchange and returns the final element.
 func (c *FramedClient) AuthSCRAM(s *SCRAM) *xmppcore.Element {
 	c.t.Helper()
-	c.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + s.Mechanism + `'>` + b64(s.First()) + `</auth>`)
-	el := c.Next()
-	if !el.Is(xmppcore.NSSASL, "challenge") {
-		return el
-	}
-	first, err := base64.StdEncoding.DecodeString(el.Text())
-	if err != nil {
-		c.t.Fatalf("xmpptest: bad challenge: %v", err)
-	}
-	final, err := s.Final(first)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.Send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + b64(final) + `</response>`)
-	el = c.Next()
-	if el.Is(xmppcore.NSSASL, "success") {
-		add, err := base64.StdEncoding.DecodeString(el.Text())
-		if err != nil {
-			c.t.Fatalf("xmpptest: bad success data: %v", err)
-		}
-		if err := s.Verify(add); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	return el
+	return SCRAMExchange(c.t, s, c.Send, c.Next)
 }
 
 // Bind binds a resource and returns the bound JID.
@@ -248,12 +223,7 @@ func (c *FramedClient) ExpectStreamError() string {
 		if !el.Is(xmppcore.NSStream, "error") {
 			continue
 		}
-		cond := ""
-		for ch := range el.Children() {
-			if ch.Space == xmppcore.NSStreams && ch.Local != "text" {
-				cond = ch.Local
-			}
-		}
+		cond := StreamErrorCondition(el)
 		c.ExpectClose()
 		return cond
 	}
@@ -286,4 +256,16 @@ func FramedLogin(t testing.TB, s *Server, user, password, resource string) (*Fra
 	}
 	c.OpenStream("localhost")
 	return c, c.Bind(resource)
+}
+
+// StreamErrorCondition returns the defined condition of a stream error
+// (its child in the streams namespace other than <text/>), "" when none.
+func StreamErrorCondition(el *xmppcore.Element) string {
+	cond := ""
+	for ch := range el.Children() {
+		if ch.Space == xmppcore.NSStreams && ch.Local != "text" {
+			cond = ch.Local
+		}
+	}
+	return cond
 }

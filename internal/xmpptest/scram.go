@@ -16,6 +16,7 @@ import (
 	"hash"
 	"strconv"
 	"strings"
+	"testing"
 
 	"parley.im/parley/xmppcore"
 )
@@ -132,28 +133,37 @@ func mac(h func() hash.Hash, key, msg []byte) []byte {
 // (<success/> after checking the server signature, or <failure/>).
 func (c *Client) AuthSCRAM(s *SCRAM) *xmppcore.Element {
 	c.t.Helper()
-	c.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + s.Mechanism + `'>` + b64(s.First()) + `</auth>`)
-	el := c.Next()
+	return SCRAMExchange(c.t, s, c.Send, c.Next)
+}
+
+// SCRAMExchange runs a SCRAM exchange with s over any transport: send sends
+// one element, next reads the next one. It returns the final element
+// (<success/> after checking the server signature, or <failure/>), or the
+// first answer when that is not a challenge.
+func SCRAMExchange(t testing.TB, s *SCRAM, send func(string), next func() *xmppcore.Element) *xmppcore.Element {
+	t.Helper()
+	send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='` + s.Mechanism + `'>` + b64(s.First()) + `</auth>`)
+	el := next()
 	if !el.Is(xmppcore.NSSASL, "challenge") {
 		return el
 	}
 	first, err := base64.StdEncoding.DecodeString(el.Text())
 	if err != nil {
-		c.t.Fatalf("xmpptest: bad challenge: %v", err)
+		t.Fatalf("xmpptest: bad challenge: %v", err)
 	}
 	final, err := s.Final(first)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
-	c.Send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + b64(final) + `</response>`)
-	el = c.Next()
+	send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>` + b64(final) + `</response>`)
+	el = next()
 	if el.Is(xmppcore.NSSASL, "success") {
 		add, err := base64.StdEncoding.DecodeString(el.Text())
 		if err != nil {
-			c.t.Fatalf("xmpptest: bad success data: %v", err)
+			t.Fatalf("xmpptest: bad success data: %v", err)
 		}
 		if err := s.Verify(add); err != nil {
-			c.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	return el
