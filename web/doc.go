@@ -22,7 +22,8 @@
 // register with OnShutdown to be released when the server stops.
 //
 // Client addresses come from X-Forwarded-For only when the peer is in
-// web.trusted_proxies; see Server.client for what counts as secure.
+// web.trusted_proxies; the rule, and what counts as secure, is package
+// webclient's (webclient.Of), which web/bosh applies too.
 //
 // web must not import modules (it is in the tier of c2s's users and must not
 // know any IQ payload) nor parse XMPP itself: every byte of a stream goes to

@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+
+	"parley.im/parley/web/webclient"
 )
 
 // serveHealth answers 200 "ok" when storage answers a ping within a
@@ -23,7 +25,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 // The address is the client's as client() sees it.
 func (s *Server) restrictMetrics(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(s.metricsFrom) > 0 && !inPrefixes(s.metricsFrom, s.client(r).IP) {
+		if len(s.metricsFrom) > 0 && !webclient.InPrefixes(s.metricsFrom, s.client(r).IP) {
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}

@@ -16,6 +16,7 @@ import (
 	"parley.im/parley/c2s"
 	"parley.im/parley/config"
 	"parley.im/parley/storage"
+	"parley.im/parley/web/webclient"
 )
 
 // Options are what the web server is built from. Config is the whole
@@ -89,10 +90,10 @@ func New(opts Options) (*Server, error) {
 		wsConns: map[*wsConn]struct{}{},
 	}
 	var err error
-	if s.trusted, err = parsePrefixes(wc.TrustedProxies); err != nil {
+	if s.trusted, err = webclient.ParsePrefixes(wc.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("web: trusted_proxies: %w", err)
 	}
-	if s.metricsFrom, err = parsePrefixes(wc.Metrics.Allow); err != nil {
+	if s.metricsFrom, err = webclient.ParsePrefixes(wc.Metrics.Allow); err != nil {
 		return nil, fmt.Errorf("web: metrics.allow: %w", err)
 	}
 	s.routes(opts.Handlers)
