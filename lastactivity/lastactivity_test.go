@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
@@ -24,23 +25,6 @@ const (
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // roster is the store's rosters, with failures injected on demand.
 type roster struct {
@@ -82,7 +66,7 @@ type env struct {
 	reg    *module.Registry
 	store  *faulty
 	roster *roster
-	clock  *clock
+	clock  *storetest.Clock
 	bob    *routertest.Session
 	carol  *routertest.Session
 }
@@ -90,7 +74,7 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	st := openStore(t, "alice", "bob", "carol", "dave")
-	e := &env{store: &faulty{Store: st}, roster: &roster{Store: st}, clock: &clock{t: t0}}
+	e := &env{store: &faulty{Store: st}, roster: &roster{Store: st}, clock: storetest.NewClock(t0)}
 	// Alice's roster: bob and romeo may see her presence, carol and dave
 	// may not.
 	subscribe(t, st, "alice", "bob@example.org", storage.SubFrom)
@@ -99,7 +83,7 @@ func setup(t *testing.T) *env {
 	subscribe(t, st, "alice", "dave@example.org", storage.SubNone)
 	e.r = router.New(router.Config{Hosts: []string{"example.org"}, AccountExists: st.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
-	if err := e.reg.Add(New(e.store, e.roster, Options{Now: e.clock.now})); err != nil {
+	if err := e.reg.Add(New(e.store, e.roster, Options{Now: e.clock.Now})); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.reg.Stop(context.Background()) })
@@ -123,7 +107,7 @@ const askAlice = `<iq type='get' id='l' to='alice@example.org'><query xmlns='jab
 
 func TestUptime(t *testing.T) {
 	e := setup(t)
-	e.clock.advance(125*time.Second + 900*time.Millisecond)
+	e.clock.Advance(125*time.Second + 900*time.Millisecond)
 	e.iq(t, e.carol, `<iq type='get' id='u' to='example.org'><query xmlns='jabber:iq:last'/></iq>`,
 		`<iq type='result' id='u' from='example.org' to='carol@example.org/x'><query xmlns='jabber:iq:last' seconds='125'/></iq>`)
 	started := New(nil, nil, Options{Started: t0.Add(-time.Hour), Now: func() time.Time { return t0 }})
@@ -152,10 +136,10 @@ func TestLastLogout(t *testing.T) {
 	}
 	e.iq(t, e.bob, askAlice, `<iq type='result' id='l' from='alice@example.org' to='bob@example.org/pc'><query xmlns='jabber:iq:last' seconds='0'/></iq>`)
 
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.send(t, laptop, `<presence type='unavailable'><status>Gone fishing</status></presence>`)
 	e.r.SessionEnded(t.Context(), laptop)
-	e.clock.advance(15*time.Minute + 3*time.Second)
+	e.clock.Advance(15*time.Minute + 3*time.Second)
 	e.iq(t, e.bob, askAlice, `<iq type='result' id='l' from='alice@example.org' to='bob@example.org/pc'>
 		<query xmlns='jabber:iq:last' seconds='903'>Gone fishing</query></iq>`)
 
@@ -164,7 +148,7 @@ func TestLastLogout(t *testing.T) {
 	e.send(t, phone, `<presence type='unavailable'><status>Lunch</status></presence>`)
 	e.send(t, phone, `<presence/>`)
 	e.r.SessionEnded(t.Context(), phone)
-	e.clock.advance(10 * time.Second)
+	e.clock.Advance(10 * time.Second)
 	e.iq(t, e.bob, askAlice, `<iq type='result' id='l' from='alice@example.org' to='bob@example.org/pc'>
 		<query xmlns='jabber:iq:last' seconds='10'/></iq>`)
 }

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
@@ -87,29 +88,12 @@ func (f *faulty) batchSizes() []int {
 	return append([]int(nil), f.batches...)
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	r      *router.Router
 	reg    *module.Registry
 	store  *faulty
 	mam    *MAM
-	clock  *clock
+	clock  *storetest.Clock
 	remote *routertest.Remote
 
 	alice, laptop, bob *routertest.Session
@@ -121,14 +105,14 @@ type env struct {
 // extra builds further modules over the store, added after MAM.
 func setup(t *testing.T, opts Options, extra ...func(*faulty) module.Module) *env {
 	t.Helper()
-	e := &env{store: &faulty{Store: openStore(t, "alice", "bob", "carol")}, clock: &clock{t: t0},
+	e := &env{store: &faulty{Store: openStore(t, "alice", "bob", "carol")}, clock: storetest.NewClock(t0),
 		remote: &routertest.Remote{}}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.r = router.New(router.Config{Hosts: []string{"example.org"}, AccountExists: e.store.AccountExists, Logger: logger})
 	e.r.SetRemote(e.remote)
 	e.reg = module.NewRegistry(module.Env{Router: e.r, Logger: logger})
 	if opts.Now == nil {
-		opts.Now = e.clock.now
+		opts.Now = e.clock.Now
 	}
 	e.mam = New(e.store, opts)
 	if err := e.reg.Add(e.mam); err != nil {
@@ -159,7 +143,7 @@ func (e *env) online(t *testing.T, full, prio string) *routertest.Session {
 // send routes xml from a session, one clock second later than the last.
 func (e *env) send(t *testing.T, from *routertest.Session, xml string) {
 	t.Helper()
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	e.r.Route(t.Context(), routertest.Stanza(t, from, xml))
 }
 

@@ -156,7 +156,7 @@ func TestStopWithoutStart(t *testing.T) {
 func TestStampsNeverGoBack(t *testing.T) {
 	e := setup(t, Options{})
 	e.send(t, e.bob, `<message to='alice@example.org' type='chat'><body>first</body></message>`)
-	e.clock.advance(-time.Hour)
+	e.clock.Advance(-time.Hour)
 	e.send(t, e.bob, `<message to='alice@example.org' type='chat'><body>second</body></message>`)
 	entries := e.archive(t, "alice")
 	if len(entries) != 2 || entries[1].Stamp.Before(entries[0].Stamp) {
@@ -171,13 +171,13 @@ func TestStampsNeverGoBack(t *testing.T) {
 func TestRetention(t *testing.T) {
 	e := setup(t, Options{Retention: 48 * time.Hour})
 	e.send(t, e.bob, `<message to='alice@example.org' type='chat'><body>old</body></message>`)
-	e.clock.advance(24 * time.Hour)
+	e.clock.Advance(24 * time.Hour)
 	e.send(t, e.bob, `<message to='alice@example.org' type='chat'><body>newer</body></message>`)
 	e.flush(t)
 	if n := e.mam.Purge(t.Context()); n != 0 {
 		t.Fatalf("purged %d too early", n)
 	}
-	e.clock.advance(24*time.Hour + time.Second)
+	e.clock.Advance(24*time.Hour + time.Second)
 	if n := e.mam.Purge(t.Context()); n != 2 { // alice's and bob's copies
 		t.Fatalf("purged %d, want 2", n)
 	}
@@ -189,7 +189,7 @@ func TestRetention(t *testing.T) {
 	e2 := setup(t, Options{})
 	e2.send(t, e2.bob, `<message to='alice@example.org' type='chat'><body>kept</body></message>`)
 	e2.flush(t)
-	e2.clock.advance(1000 * 24 * time.Hour)
+	e2.clock.Advance(1000 * 24 * time.Hour)
 	if n := e2.mam.Purge(t.Context()); n != 0 {
 		t.Errorf("purged %d without a retention", n)
 	}
@@ -200,7 +200,7 @@ func TestRetentionRunsPeriodically(t *testing.T) {
 	e := setup(t, Options{Retention: time.Hour, PurgeInterval: 10 * time.Millisecond})
 	e.send(t, e.bob, `<message to='alice@example.org' type='chat'><body>x</body></message>`)
 	e.flush(t)
-	e.clock.advance(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	deadline := time.Now().Add(routertest.WaitTimeout)
 	for {
 		p, err := e.store.QueryArchive(context.Background(), "example.org", "alice", storage.ArchiveQuery{})

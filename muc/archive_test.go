@@ -433,7 +433,7 @@ func TestRoomArchiveDeletedWithRoom(t *testing.T) {
 	alice = e.coven(fArchive, "1", fPersistent, "1")
 	e.say(alice, "m2", "two")
 	e.send(alice, `<presence to='%s/owner' type='unavailable'/>`, coven)
-	e.clock.advance(2 * time.Minute)
+	e.clock.Advance(2 * time.Minute)
 	e.m.services[svcJID].evictIdle()
 	e.restart()
 	if n := e.archiveCount(); n != 1 {
@@ -461,10 +461,10 @@ func TestRoomArchiveRetention(t *testing.T) {
 	e := newEnv(t, Options{ArchiveRetention: 48 * time.Hour})
 	alice := e.coven(fArchive, "1")
 	e.say(alice, "m1", "old")
-	e.clock.advance(24 * time.Hour)
+	e.clock.Advance(24 * time.Hour)
 	e.say(alice, "m2", "newer")
 	e.m.archiveWait()
-	e.clock.advance(25 * time.Hour) // m1 is 49 hours old, m2 25
+	e.clock.Advance(25 * time.Hour) // m1 is 49 hours old, m2 25
 	if n, err := e.m.PurgeArchives(context.Background()); err != nil || n != 1 {
 		t.Fatalf("PurgeArchives = %d, %v; want 1", n, err)
 	}

@@ -95,12 +95,12 @@ func TestIdleEviction(t *testing.T) {
 	e.send(alice, `<presence to='coven@conference.example.org/owner' type='unavailable'/>`)
 	svc := e.m.services[svcJID]
 	before := e.room("coven")
-	e.clock.advance(59 * time.Second)
+	e.clock.Advance(59 * time.Second)
 	svc.evictIdle()
 	if len(svc.liveRooms()) != 1 {
 		t.Fatal("evicted before the timeout")
 	}
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	svc.evictIdle()
 	if len(svc.liveRooms()) != 0 {
 		t.Fatal("not evicted after the timeout")
@@ -114,7 +114,7 @@ func TestIdleEviction(t *testing.T) {
 		t.Error("the same room object after eviction")
 	}
 	// A room with occupants is never evicted.
-	e.clock.advance(time.Hour)
+	e.clock.Advance(time.Hour)
 	svc.evictIdle()
 	if len(svc.liveRooms()) != 1 {
 		t.Error("a room with occupants was evicted")

@@ -56,7 +56,7 @@ func TestServiceDisco(t *testing.T) {
 	e.create(alice, "stored@conference.example.org/a")
 	e.configure(alice, "stored@conference.example.org", "", fPersistent, "1", fRoomName, "Kept")
 	e.send(alice, `<presence to='stored@conference.example.org/a' type='unavailable'/>`)
-	e.clock.advance(DefaultIdleTimeout)
+	e.clock.Advance(DefaultIdleTimeout)
 	e.m.services[svcJID].evictIdle() // as the janitor does
 	e.drain()
 	expect(e.iq(bob, svcJID, "get", `<query xmlns='http://jabber.org/protocol/disco#items'/>`),

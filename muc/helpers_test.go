@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
@@ -29,23 +30,6 @@ const (
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // faultyStore is the real SQLite store with failures injected on demand.
 type faultyStore struct {
@@ -115,7 +99,7 @@ type env struct {
 	m     *MUC
 	store *faultyStore
 	path  string
-	clock *clock
+	clock *storetest.Clock
 	opts  Options
 	stop  func()
 	all   []*routertest.Session
@@ -126,7 +110,7 @@ var secret = []byte("0123456789abcdef0123456789abcdef")
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "parley.db"), clock: &clock{t: t0}, opts: opts}
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "parley.db"), clock: storetest.NewClock(t0), opts: opts}
 	e.start()
 	return e
 }
@@ -146,7 +130,7 @@ func (e *env) start() {
 	e.reg = module.NewRegistry(module.Env{Router: e.rt, Logger: slog.New(slog.DiscardHandler)})
 	opts := e.opts
 	if opts.Now == nil {
-		opts.Now = e.clock.now
+		opts.Now = e.clock.Now
 	}
 	if opts.OccupantIDSecret == nil {
 		opts.OccupantIDSecret = secret

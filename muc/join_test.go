@@ -333,7 +333,7 @@ func TestHistory(t *testing.T) {
 	alice := e.coven(fHistory, "3")
 	for i := range 5 {
 		e.send(alice, `<message to='coven@conference.example.org' type='groupchat' id='m%d'><body>message %d</body></message>`, i, i)
-		e.clock.advance(10 * time.Second)
+		e.clock.Advance(10 * time.Second)
 	}
 	// Neither chat states nor no-store messages nor subjects are history.
 	e.send(alice, `<message to='coven@conference.example.org' type='groupchat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)

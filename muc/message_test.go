@@ -106,7 +106,7 @@ func TestSubject(t *testing.T) {
 	e.send(bob, `<message to='coven@conference.example.org' type='groupchat' id='s1'><subject>Mine</subject></message>`)
 	expect(t, bob, errStanza("message", coven, bobPC, "s1", "auth", "forbidden"))
 
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.send(alice, `<message to='coven@conference.example.org' type='groupchat' id='s2'><subject>Fire Burn</subject></message>`)
 	for _, s := range []string{alicePhone, bobPC} {
 		want := `<message from='coven@conference.example.org/owner' to='` + s + `' type='groupchat' id='s2'><subject>Fire Burn</subject>` +
@@ -232,7 +232,7 @@ func TestRateLimit(t *testing.T) {
 	if got := bob.Take(); len(got) != 1 || got[0].Attr("type") != "error" {
 		t.Errorf("private message over the limit: %s", list(got))
 	}
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	send("5")
 	if got := alice.Take(); len(got) != 1 {
 		t.Errorf("after a second: %s", list(got))

@@ -181,7 +181,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	alice := e.coven(fPersistent, "1", fRoomName, "A Dark Cave", fMembersOnly, "1", fPasswordProt, "1",
 		fSecret, "pw", fWhois, "anyone", fArchive, "1", fBroadcast, "moderator|participant")
 	e.admin(alice, "a", `<item affiliation='member' jid='bob@example.org' nick='bobby'/><item affiliation='outcast' jid='eve@example.org'><reason>spam</reason></item>`)
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.send(alice, `<message to='coven@conference.example.org' type='groupchat'><subject>Spells</subject></message>`)
 	e.send(alice, `<message to='coven@conference.example.org' type='groupchat'><body>not kept</body></message>`)
 	e.drain()

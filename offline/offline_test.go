@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
@@ -26,36 +27,19 @@ type env struct {
 	reg   *module.Registry
 	store *faulty
 	alice *routertest.Session
-	clock *clock
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	clock *storetest.Clock
 }
 
 // setup runs the module for example.org, where alice is online and bob
 // has an account but no session.
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{store: &faulty{Store: openStore(t, "alice", "bob")}, clock: &clock{t: t0}}
+	e := &env{store: &faulty{Store: openStore(t, "alice", "bob")}, clock: storetest.NewClock(t0)}
 	e.r = router.New(router.Config{Hosts: []string{"example.org"},
 		AccountExists: e.store.AccountExists})
 	e.reg = module.NewRegistry(module.Env{Router: e.r})
 	if opts.Now == nil {
-		opts.Now = e.clock.now
+		opts.Now = e.clock.Now
 	}
 	if err := e.reg.Add(New(e.store, opts)); err != nil {
 		t.Fatal(err)
@@ -90,9 +74,9 @@ func (e *env) online(t *testing.T, full, presence string) *routertest.Session {
 func TestStoreAndDeliverInOrder(t *testing.T) {
 	e := setup(t, Options{})
 	e.send(t, e.alice, `<message to='bob@example.org' type='chat' id='m1'><body>one</body></message>`)
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	e.send(t, e.alice, `<message to='bob@example.org' id='m2'><subject>s</subject><body>two</body></message>`)
-	e.clock.advance(1500 * time.Millisecond)
+	e.clock.Advance(1500 * time.Millisecond)
 	// RFC 6121 §8.5.3.2.1: chat to a resource that is not bound goes to
 	// the bare JID, and so to storage.
 	e.send(t, e.alice, `<message to='bob@example.org/gone' type='chat' id='m3'><body>three</body></message>`)

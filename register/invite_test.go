@@ -40,7 +40,7 @@ func (e *env) invite(t *testing.T, token string, inv storage.Invite) {
 	t.Helper()
 	inv.Host, inv.TokenHash, inv.Register = "example.org", storage.InviteTokenHash(token), true
 	if inv.Expires.IsZero() {
-		inv.Expires = e.clock.now().Add(time.Hour)
+		inv.Expires = e.clock.Now().Add(time.Hour)
 	}
 	if err := e.store.CreateInvite(t.Context(), inv); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestPreAuthScope(t *testing.T) {
 	if r := e.preIQ(t, ipB, regCarol); cond(r) != "service-unavailable" {
 		t.Errorf("registration from another address: %s", r)
 	}
-	e.clock.advance(PreAuthWindow + time.Second)
+	e.clock.Advance(PreAuthWindow + time.Second)
 	if r := e.preIQ(t, ipA, regCarol); cond(r) != "service-unavailable" {
 		t.Errorf("registration after the window: %s", r)
 	}
@@ -103,18 +103,18 @@ func TestPreAuthScope(t *testing.T) {
 // works even if the invitation expired meanwhile.
 func TestExpiryCheckedAtPreAuth(t *testing.T) {
 	e := setup(t, Options{Invites: true})
-	e.invite(t, "tok", storage.Invite{Expires: e.clock.now().Add(time.Minute)})
+	e.invite(t, "tok", storage.Invite{Expires: e.clock.Now().Add(time.Minute)})
 	if r := e.preIQ(t, ipA, preauthTok); r.Attr("type") != "result" {
 		t.Fatalf("preauth: %s", r)
 	}
-	e.clock.advance(2 * time.Minute)
+	e.clock.Advance(2 * time.Minute)
 	if r := e.preIQ(t, ipA, regCarol); r.Attr("type") != "result" {
 		t.Fatalf("registration after expiry, token accepted before: %s", r)
 	}
 	if !e.exists(t, "example.org", "carol") {
 		t.Error("carol not registered")
 	}
-	e.invite(t, "old", storage.Invite{Expires: e.clock.now().Add(-time.Second)})
+	e.invite(t, "old", storage.Invite{Expires: e.clock.Now().Add(-time.Second)})
 	if r := e.preIQ(t, ipB, `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='old'/></iq>`); cond(r) != "item-not-found" {
 		t.Errorf("an expired token: %s", r)
 	}
@@ -135,7 +135,7 @@ func TestFailedRegistrationKeepsInvite(t *testing.T) {
 	if err != nil || len(items) != 1 || items[0].JID != "carol@example.org" || items[0].Subscription != storage.SubBoth {
 		t.Errorf("bob's roster: %+v, %v", items, err)
 	}
-	if _, err := e.store.Invite(t.Context(), "example.org", storage.InviteTokenHash("tok"), e.clock.now()); err == nil {
+	if _, err := e.store.Invite(t.Context(), "example.org", storage.InviteTokenHash("tok"), e.clock.Now()); err == nil {
 		t.Error("the invitation is still there after use")
 	}
 }
@@ -145,7 +145,7 @@ func TestFailedRegistrationKeepsInvite(t *testing.T) {
 func TestNoRegisterInvite(t *testing.T) {
 	e := setup(t, Options{Invites: true})
 	inv := storage.Invite{Host: "example.org", TokenHash: storage.InviteTokenHash("tok"), Inviter: "bob",
-		Expires: e.clock.now().Add(time.Hour)}
+		Expires: e.clock.Now().Add(time.Hour)}
 	if err := e.store.CreateInvite(t.Context(), inv); err != nil {
 		t.Fatal(err)
 	}

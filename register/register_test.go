@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"parley.im/parley/auth"
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage/sqlite"
@@ -26,36 +26,19 @@ const (
 	unavailable = `<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	r     *router.Router
 	reg   *module.Registry
 	mod   *Register
 	store *sqlite.Store
-	clock *clock
+	clock *storetest.Clock
 }
 
 // setup runs the module on example.org and other.org over SQLite, with
 // the accounts alice and bob on example.org.
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
-	e := &env{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{clock: storetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +60,7 @@ func setup(t *testing.T, opts Options) *env {
 		opts.Iterations = auth.MinIterations
 	}
 	if opts.Now == nil {
-		opts.Now = e.clock.now
+		opts.Now = e.clock.Now
 	}
 	e.mod = New(st, opts)
 	if err := e.reg.Add(e.mod); err != nil {
@@ -412,7 +395,7 @@ func TestPreAuthRateLimit(t *testing.T) {
 			t.Errorf("%d: %s as %s: %s, want %s", i, tc.user, tc.ip, got, tc.want)
 		}
 	}
-	e.clock.advance(time.Hour + time.Second)
+	e.clock.Advance(time.Hour + time.Second)
 	if got := try(ip1, "u6"); got != "ok" {
 		t.Errorf("after the window: %s", got)
 	}
@@ -439,12 +422,12 @@ func TestIterationsBelowMinimum(t *testing.T) {
 // The limiter forgets addresses whose events are all older than the
 // window once it tracks many.
 func TestLimiterSweep(t *testing.T) {
-	c := &clock{t: time.Unix(0, 0)}
-	l := &limiter{max: 1, window: time.Minute, now: c.now, hits: make(map[netip.Addr][]time.Time)}
+	c := storetest.NewClock(time.Unix(0, 0))
+	l := &limiter{max: 1, window: time.Minute, now: c.Now, hits: make(map[netip.Addr][]time.Time)}
 	for i := range maxTracked {
 		l.take(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
 	}
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if !l.take(ip1) || len(l.hits) != 1 {
 		t.Errorf("%d addresses tracked after a sweep", len(l.hits))
 	}

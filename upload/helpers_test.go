@@ -8,11 +8,11 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/xmppcore"
@@ -23,29 +23,11 @@ const (
 	svc  = "upload.example.org"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	t     testing.TB
 	u     *Upload
 	r     *router.Router
-	clock *clock
+	clock *storetest.Clock
 	srv   *httptest.Server
 	dir   string
 	alice *routertest.Session
@@ -56,12 +38,12 @@ type env struct {
 // handler on a real HTTP server under /upload/.
 func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, clock: storetest.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
 	e.dir = opts.Dir
-	opts.Now = e.clock.now
+	opts.Now = e.clock.Now
 	opts.Secret = []byte("0123456789abcdef0123456789abcdef")
 	opts.SweepInterval = time.Hour
 	mux := http.NewServeMux()

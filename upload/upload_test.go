@@ -218,7 +218,7 @@ func TestPutErrors(t *testing.T) {
 		status           int
 	}{
 		{forge("s", "AAAA"), "text/plain", "hello", 403},
-		{forge("e", strconv.FormatInt(e.clock.now().Add(time.Hour).Unix(), 10)), "text/plain", "hello", 403},
+		{forge("e", strconv.FormatInt(e.clock.Now().Add(time.Hour).Unix(), 10)), "text/plain", "hello", 403},
 		{forge("e", "x"), "text/plain", "hello", 403},
 		{get, "text/plain", "hello", 403},       // no signature at all
 		{otherName, "text/plain", "hello", 403}, // signature for another name
@@ -260,7 +260,7 @@ func TestPutErrors(t *testing.T) {
 
 	// An expired slot.
 	put, _ = e.slot(e.alice, "b.txt", 5, "")
-	e.clock.add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if resp, _ := e.do("PUT", put, "", "hello"); resp.StatusCode != 403 {
 		t.Errorf("expired PUT: %d", resp.StatusCode)
 	}
@@ -371,7 +371,7 @@ func TestQuota(t *testing.T) {
 	if resp, _ := e.do("PUT", put, "", strings.Repeat("a", 60)); resp.StatusCode != 201 {
 		t.Fatalf("PUT %d", resp.StatusCode)
 	}
-	e.clock.add(10 * time.Minute)
+	e.clock.Advance(10 * time.Minute)
 	put2, _ := e.slot(e.alice, "b", 30, "") // pending: counts too
 	res := e.iq(e.alice, `<request xmlns='urn:xmpp:http:upload:0' filename='c' size='20'/>`)
 	if typ, cond := errorCondition(res); typ != "wait" || cond != "resource-constraint" {
@@ -398,7 +398,7 @@ func TestQuota(t *testing.T) {
 	if retry := res.Child("", "error").Child(NS, "retry"); retry == nil || retry.Attr("stamp") != "2026-05-01T13:00:01Z" {
 		t.Errorf("retry: %s", res)
 	}
-	e.clock.add(50 * time.Minute)
+	e.clock.Advance(50 * time.Minute)
 	e.u.Sweep()
 	e.slot(e.alice, "c", 50, "")
 }
@@ -422,13 +422,13 @@ func TestExpirySweep(t *testing.T) {
 		t.Fatalf("PUT %d", resp.StatusCode)
 	}
 	id := strings.Split(strings.TrimPrefix(get, e.srv.URL+"/upload/"), "/")[0]
-	e.clock.add(59 * time.Minute)
+	e.clock.Advance(59 * time.Minute)
 	e.u.Sweep()
 	resp, _ := e.do("GET", get, "", "")
 	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "public, max-age=60, immutable" {
 		t.Errorf("GET before expiry: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
-	e.clock.add(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.u.Sweep()
 	if resp, _ := e.do("GET", get, "", ""); resp.StatusCode != 404 {
 		t.Errorf("GET after expiry: %d", resp.StatusCode)

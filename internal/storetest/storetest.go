@@ -1,6 +1,7 @@
 // Package storetest gives module tests a real store: SQLite in a temporary
 // directory with accounts made up front, and a wrapper that injects
-// storage failures on demand. It is for tests only.
+// storage failures on demand; and the settable clock those tests give a
+// module as its Now. It is for tests only.
 package storetest
 
 import (
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"parley.im/parley/storage"
 	"parley.im/parley/storage/sqlite"
@@ -84,4 +86,28 @@ func (f *Faulty) ListData(ctx context.Context, host, username, kind string) ([]s
 		return nil, err
 	}
 	return f.Store.ListData(ctx, host, username, kind)
+}
+
+// Clock is a settable time source for a module's Now option; it is safe for
+// concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock that reads t until advanced.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock by d (back when d is negative).
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
