@@ -60,26 +60,13 @@ func sortedAnyKeys(m map[string]any) []string {
 
 // allLoad reports whether every file is a chat, presence or mam result.
 func allLoad(files []string) bool {
-	for _, f := range files {
-		r, err := readResult(f)
-		if err != nil || r.Load == nil {
-			return false
-		}
-	}
-	return true
+	return allResults(files, func(r *Result) bool { return r.Load != nil })
 }
 
 func loadTable(files []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "| label | kind | mode | sessions | offered/s | sent/s | delivered/s | missing | p50 ms | p99 ms | p99.9 ms | max ms | server CPU % | server CPU-s/1,000 | tool µs/item | tool CPU % | RSS peak/start | errors | notes |")
 	fmt.Fprintln(stdout, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-	status := 0
-	for _, f := range files {
-		r, err := readResult(f)
-		if err != nil {
-			fmt.Fprintln(stderr, "parley-bench:", err)
-			status = 1
-			continue
-		}
+	return tableRows(files, stderr, func(f string, r *Result) {
 		lr := r.Load
 		offered := "–"
 		if lr.Mode == "open" {
@@ -87,30 +74,13 @@ func loadTable(files []string, stdout, stderr io.Writer) int {
 		} else {
 			offered = fmt.Sprintf("window %d", lr.Window)
 		}
-		var errs []string
-		for _, g := range []map[string]int{r.Login.Errors, lr.SendErrors, lr.RecvErrors, lr.Dropped} {
-			for _, k := range sortedKeys(g) {
-				errs = append(errs, fmt.Sprintf("%s ×%d", k, g[k]))
-			}
-		}
-		var notes []string
-		for _, n := range r.Notes {
-			if i := strings.Index(n, ":"); i > 0 && strings.ToUpper(n[:i]) == n[:i] {
-				notes = append(notes, n[:i])
-			}
-		}
-		label := r.Label
-		if label == "" {
-			label = f
-		}
 		growth := "–"
 		if lr.CPU.RSSGrowth > 0 {
 			growth = fmt.Sprintf("%.2f", lr.CPU.RSSGrowth)
 		}
 		fmt.Fprintf(stdout, "| %s | %s | %s | %d | %s | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %.0f | %.3f | %.1f | %.0f | %s | %s | %s |\n",
-			label, lr.Kind, lr.Mode, lr.Sessions, offered, lr.SentRate, lr.Throughput, lr.Missing,
+			r.labelOr(f), lr.Kind, lr.Mode, lr.Sessions, offered, lr.SentRate, lr.Throughput, lr.Missing,
 			lr.Latency.P50, lr.Latency.P99, lr.Latency.P999, lr.Latency.Max, 100*lr.CPU.ServerUtil, lr.ServerCPUPer1000,
-			lr.ToolUsPerItem, 100*lr.CPU.ToolUtil, growth, strings.Join(errs, ", "), strings.Join(notes, ", "))
-	}
-	return status
+			lr.ToolUsPerItem, 100*lr.CPU.ToolUtil, growth, errorList(r.Login.Errors, lr.SendErrors, lr.RecvErrors, lr.Dropped), strings.Join(r.noteTags(), ", "))
+	})
 }

@@ -150,19 +150,9 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 
 	// Hold the sessions idle.
 	holdStart := time.Now()
-	sleep := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
 	completed := true
 	if l.settle > 0 && l.settle < l.hold {
-		completed = sleep(l.settle)
+		completed = sleepCtx(ctx, l.settle)
 		if s, ok := env.SampleServer(); ok && completed {
 			mem("settled", s, srv0)
 		}
@@ -174,7 +164,7 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 		}
 	}
 	if completed {
-		completed = sleep(l.hold - time.Since(holdStart))
+		completed = sleepCtx(ctx, l.hold-time.Since(holdStart))
 	}
 	srv2, _ := env.SampleServer()
 	self2, _ := SampleSelf()
@@ -202,7 +192,7 @@ func (l *loginIdle) Run(ctx context.Context, env *Env, res *Result) error {
 	case <-time.After(10 * time.Second):
 		res.Notes = append(res.Notes, "some session readers had not ended 10 s after closing")
 	}
-	if haveSrv && l.afterClose > 0 && sleep(l.afterClose) {
+	if haveSrv && l.afterClose > 0 && sleepCtx(ctx, l.afterClose) {
 		if s, ok := env.SampleServer(); ok {
 			mem("after-close", s, srv0)
 		}

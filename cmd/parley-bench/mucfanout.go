@@ -179,18 +179,7 @@ func (m *mucFanout) Run(ctx context.Context, env *Env, res *Result) error {
 		res.Login.Rate = float64(ok) / r.Wall.Seconds()
 	}
 	env.Logf("logins done: %d ok, %d failed in %.2f s", ok, res.Login.Failed, r.Wall.Seconds())
-	defer func() {
-		for _, s := range r.Sessions {
-			s.Close()
-		}
-		waited := make(chan struct{})
-		go func() { r.Serving.Wait(); close(waited) }()
-		select {
-		case <-waited:
-		case <-time.After(10 * time.Second):
-			res.Notes = append(res.Notes, "some session readers had not ended 10 s after closing")
-		}
-	}()
+	defer closeAll(res, r)
 	if ok == 0 {
 		return fmt.Errorf("no session logged in")
 	}
@@ -205,17 +194,7 @@ func (m *mucFanout) Run(ctx context.Context, env *Env, res *Result) error {
 			sess = append(sess, s)
 		}
 	}
-	sleep := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	if !sleep(time.Second) {
+	if !sleepCtx(ctx, time.Second) {
 		return context.Cause(ctx)
 	}
 	srvLogged, _ := env.SampleServer()
@@ -348,7 +327,7 @@ func (m *mucFanout) Run(ctx context.Context, env *Env, res *Result) error {
 		mr.ServerJoinCPUS = (srvJoined.CPU - srvLogged.CPU).Seconds()
 		res.Memory = append(res.Memory, memSample("after-joins", srvJoined, srv0, joinWall.Seconds(), mr.Joined))
 	}
-	if !sleep(m.settle) {
+	if !sleepCtx(ctx, m.settle) {
 		return context.Cause(ctx)
 	}
 	if s, ok := env.SampleServer(); ok {
@@ -401,7 +380,7 @@ func (m *mucFanout) Run(ctx context.Context, env *Env, res *Result) error {
 					return
 				}
 				if d := time.Until(next); d > 0 {
-					if !sleep(d) {
+					if !sleepCtx(ctx, d) {
 						return
 					}
 				} else if -d > interval {
@@ -432,7 +411,7 @@ func (m *mucFanout) Run(ctx context.Context, env *Env, res *Result) error {
 	env.Logf("sending done: %d sent in %.2f s, %d deliveries so far of %d; draining", nSent, sendWall.Seconds(), delivered.Load(), expected)
 	drainEnd := time.Now().Add(m.drain)
 	for delivered.Load() < expected && time.Now().Before(drainEnd) && ctx.Err() == nil {
-		sleep(20 * time.Millisecond)
+		sleepCtx(ctx, 20*time.Millisecond)
 	}
 	// CPU up to the last delivery (or the end of the drain).
 	self1, _ := SampleSelf()

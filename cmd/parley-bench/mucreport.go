@@ -75,18 +75,23 @@ func readResult(f string) (*Result, error) {
 
 // allMUC reports whether every file is a muc-fanout result.
 func allMUC(files []string) bool {
+	return allResults(files, func(r *Result) bool { return r.MUC != nil })
+}
+
+// allResults reports whether every file is a result that is accepts.
+func allResults(files []string, is func(*Result) bool) bool {
 	for _, f := range files {
 		r, err := readResult(f)
-		if err != nil || r.MUC == nil {
+		if err != nil || !is(r) {
 			return false
 		}
 	}
 	return true
 }
 
-func mucTable(files []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stdout, "| label | occupants | senders | msgs/s asked | msgs/s sent | deliveries/s | delivered | missing | p50 ms | p99 ms | p99.9 ms | max ms | server CPU % | server µs/delivery | tool CPU % | KiB RSS/occupant | errors | notes |")
-	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+// tableRows calls row with each file's result; a file that cannot be read
+// is reported on stderr and makes the status 1.
+func tableRows(files []string, stderr io.Writer, row func(f string, r *Result)) int {
 	status := 0
 	for _, f := range files {
 		r, err := readResult(f)
@@ -95,6 +100,47 @@ func mucTable(files []string, stdout, stderr io.Writer) int {
 			status = 1
 			continue
 		}
+		row(f, r)
+	}
+	return status
+}
+
+// errorList joins the counts of groups, each most frequent first, as
+// "key ×n, …".
+func errorList(groups ...map[string]int) string {
+	var errs []string
+	for _, g := range groups {
+		for _, k := range sortedKeys(g) {
+			errs = append(errs, fmt.Sprintf("%s ×%d", k, g[k]))
+		}
+	}
+	return strings.Join(errs, ", ")
+}
+
+// noteTags returns the tags of r's notes that have one (the upper-case word
+// before a colon: "SATURATED: …").
+func (r *Result) noteTags() []string {
+	var notes []string
+	for _, n := range r.Notes {
+		if i := strings.Index(n, ":"); i > 0 && strings.ToUpper(n[:i]) == n[:i] {
+			notes = append(notes, n[:i])
+		}
+	}
+	return notes
+}
+
+// labelOr returns r's label, or f when it has none.
+func (r *Result) labelOr(f string) string {
+	if r.Label == "" {
+		return f
+	}
+	return r.Label
+}
+
+func mucTable(files []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stdout, "| label | occupants | senders | msgs/s asked | msgs/s sent | deliveries/s | delivered | missing | p50 ms | p99 ms | p99.9 ms | max ms | server CPU % | server µs/delivery | tool CPU % | KiB RSS/occupant | errors | notes |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+	return tableRows(files, stderr, func(f string, r *Result) {
 		m := r.MUC
 		srv, tool := "–", "–"
 		if r.CPU != nil {
@@ -103,29 +149,13 @@ func mucTable(files []string, stdout, stderr io.Writer) int {
 			}
 			tool = fmt.Sprintf("%.0f", 100*r.CPU.ToolUtil)
 		}
-		var errs []string
-		for _, g := range []map[string]int{r.Login.Errors, m.JoinErrors, m.SendErrors, m.RecvErrors, m.Dropped} {
-			for _, k := range sortedKeys(g) {
-				errs = append(errs, fmt.Sprintf("%s ×%d", k, g[k]))
-			}
-		}
-		var notes []string
-		for _, n := range r.Notes {
-			if i := strings.Index(n, ":"); i > 0 && strings.ToUpper(n[:i]) == n[:i] {
-				notes = append(notes, n[:i])
-			}
-		}
+		notes := r.noteTags()
 		if m.Missing > 0 {
 			notes = append(notes, "SATURATED")
 		}
-		label := r.Label
-		if label == "" {
-			label = f
-		}
 		fmt.Fprintf(stdout, "| %s | %d | %d | %.0f | %.1f | %.0f | %d | %d | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %s | %.1f | %s | %s |\n",
-			label, m.Joined, m.Senders, m.TargetRate, m.SentRate, m.DeliveryRate, m.Delivered, m.Missing,
+			r.labelOr(f), m.Joined, m.Senders, m.TargetRate, m.SentRate, m.DeliveryRate, m.Delivered, m.Missing,
 			m.Latency.P50, m.Latency.P99, m.Latency.P999, m.Latency.Max, srv, m.ServerUsPerDelivery, tool,
-			m.RSSPerOccupantKiB, strings.Join(errs, ", "), strings.Join(notes, ", "))
-	}
-	return status
+			m.RSSPerOccupantKiB, errorList(r.Login.Errors, m.JoinErrors, m.SendErrors, m.RecvErrors, m.Dropped), strings.Join(notes, ", "))
+	})
 }

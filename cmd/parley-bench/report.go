@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -217,17 +216,9 @@ func cmdTable(args []string, stdout, stderr io.Writer) int {
 			}
 			cpuT = fmt.Sprintf("%.3f", r.CPU.ToolPerLoginMs)
 		}
-		var errs []string
-		for _, k := range sortedKeys(r.Login.Errors) {
-			errs = append(errs, fmt.Sprintf("%s ×%d", k, r.Login.Errors[k]))
-		}
-		label := r.Label
-		if label == "" {
-			label = f
-		}
 		fmt.Fprintf(stdout, "| %s | %s | %s | %d | %d | %.0f | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
-			label, r.TLS, r.Mech, r.Count, r.Login.OK, r.Login.Rate, r.Login.Latency.P50, r.Login.Latency.P99, r.Login.Latency.Max,
-			cpuS, cpuT, other, mem("after-ramp"), mem("settled"), mem("end-of-hold"), strings.Join(errs, ", "))
+			r.labelOr(f), r.TLS, r.Mech, r.Count, r.Login.OK, r.Login.Rate, r.Login.Latency.P50, r.Login.Latency.P99, r.Login.Latency.Max,
+			cpuS, cpuT, other, mem("after-ramp"), mem("settled"), mem("end-of-hold"), errorList(r.Login.Errors))
 	}
 	return status
 }
