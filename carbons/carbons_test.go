@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -13,11 +12,10 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/mam"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
-	"parley.im/parley/storage"
-	"parley.im/parley/storage/sqlite"
 	"parley.im/parley/xmppcore"
 )
 
@@ -448,17 +446,7 @@ func TestStopRemovesDeliveryHook(t *testing.T) {
 // the sender's own on sent copies (never on what the addressee gets), the
 // recipient's on received copies, the same as the delivered message.
 func TestWithMAM(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for _, u := range []string{"alice", "bob"} {
-		if err := st.CreateAccount(t.Context(), "example.org", u, []storage.Credential{{Hash: storage.HashSHA256,
-			Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := storetest.Open(t, "example.org", "alice", "bob")
 	e := setup(t, mam.New(st, mam.Options{}))
 
 	e.send(t, e.phone, `<message to='bob@example.org' type='chat' id='s1'><body>hello</body></message>`)

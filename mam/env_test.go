@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -28,19 +27,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // openStore opens a SQLite store in a temporary directory with accounts
 // for users on example.org.
 func openStore(t *testing.T, users ...string) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	creds := []storage.Credential{{Hash: storage.HashSHA256, Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}
-	for _, u := range users {
-		if err := st.CreateAccount(t.Context(), "example.org", u, creds); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return storetest.Open(t, "example.org", users...)
 }
 
 // faulty is the real store with archive writes failing on demand and the

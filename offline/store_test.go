@@ -2,11 +2,11 @@ package offline
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/storage"
 	"parley.im/parley/storage/sqlite"
 )
@@ -14,20 +14,7 @@ import (
 // openStore opens a SQLite store in a temporary directory with accounts
 // for users on example.org.
 func openStore(t *testing.T, users ...string) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	// The module never authenticates anyone: any well-formed credential.
-	creds := []storage.Credential{{Hash: storage.HashSHA256, Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}
-	for _, u := range users {
-		if err := st.CreateAccount(t.Context(), "example.org", u, creds); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return storetest.Open(t, "example.org", users...)
 }
 
 // faulty is the real store with failures injected on demand and the

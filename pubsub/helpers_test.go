@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"parley.im/parley/disco"
 	"parley.im/parley/internal/routertest"
+	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
@@ -36,19 +36,7 @@ const (
 
 // openStore opens a SQLite store with accounts for users on example.org.
 func openStore(t *testing.T, users ...string) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "parley.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	creds := []storage.Credential{{Hash: storage.HashSHA256, Salt: []byte{1}, Iterations: 4096, StoredKey: []byte{2}, ServerKey: []byte{3}}}
-	for _, u := range users {
-		if err := st.CreateAccount(t.Context(), host, u, creds); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return storetest.Open(t, host, users...)
 }
 
 // faulty is the real store with failures injected on demand.
