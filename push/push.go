@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"parley.im/parley/module"
+	"parley.im/parley/module/iqrelay"
 	"parley.im/parley/router"
 	"parley.im/parley/storage"
 	"parley.im/parley/xmppcore"
@@ -541,12 +542,8 @@ func (m *Push) publish(ctx context.Context, user jid.JID, reg storage.PushRegist
 // onAnswer catches the answers to publishes: a result ends the matter, an
 // error that is not transient disables the registration.
 func (m *Push) onAnswer(ctx context.Context, st *router.Stanza) bool {
-	typ := st.Type()
-	if st.Kind() != xmppcore.IQ || (typ != "result" && typ != "error") {
-		return false
-	}
-	id := st.El.Attr("id")
-	if !strings.HasPrefix(id, m.prefix) {
+	id, ok := iqrelay.AnswerID(st, m.prefix)
+	if !ok {
 		return false
 	}
 	m.mu.Lock()
@@ -561,7 +558,7 @@ func (m *Push) onAnswer(ctx context.Context, st *router.Stanza) bool {
 		m.log.Debug("push: answer to no publish of ours", "from", st.From.String(), "id", id)
 		return true
 	}
-	if typ == "result" {
+	if st.Type() == "result" {
 		return true
 	}
 	cond, etype := errorCondition(st.El)

@@ -86,14 +86,11 @@ func (rl *Relay) Send(ctx context.Context, user jid.JID, payload *xmppcore.Eleme
 // Answer claims an answer to a relayed request: hook it on EventIQFull
 // (answers to users) and EventIQBare (answers to the module's own requests).
 func (rl *Relay) Answer(ctx context.Context, st *router.Stanza) bool {
+	id, ok := AnswerID(st, rl.prefix)
+	if !ok {
+		return false
+	}
 	typ := st.Type()
-	if st.Kind() != xmppcore.IQ || (typ != "result" && typ != "error") {
-		return false
-	}
-	id := st.El.Attr("id")
-	if !strings.HasPrefix(id, rl.prefix) {
-		return false
-	}
 	rl.mu.Lock()
 	p, ok := rl.pending[id]
 	delete(rl.pending, id)
@@ -118,6 +115,20 @@ func (rl *Relay) Answer(ctx context.Context, st *router.Stanza) bool {
 		p.done(ctx)
 	}
 	return true
+}
+
+// AnswerID returns st's id when st is the answer (an IQ result or error)
+// to a request sent under an id that starts with prefix.
+func AnswerID(st *router.Stanza, prefix string) (string, bool) {
+	typ := st.Type()
+	if st.Kind() != xmppcore.IQ || (typ != "result" && typ != "error") {
+		return "", false
+	}
+	id := st.El.Attr("id")
+	if !strings.HasPrefix(id, prefix) {
+		return "", false
+	}
+	return id, true
 }
 
 // Logger is the relay's logger, for the module's own messages.
