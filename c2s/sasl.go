@@ -34,21 +34,7 @@ func (c *conn) authenticate(ctx context.Context, start *xmppcore.Element) (bool,
 	if lim := c.srv.deps.Limiter; lim != nil && !lim.Allow(c.ip, "") {
 		return c.saslFailure(log, "", &auth.Failure{Condition: "temporary-auth-failure", Text: "too many failed attempts; try again later"})
 	}
-	cb := c.channelBinding()
-	ex, err := auth.NewExchange(mech, auth.Config{
-		Lookup:    c.lookupCredentials,
-		Host:      c.host,
-		CB:        cb,
-		TLSActive: c.secure,
-		// A client that already tried a -PLUS mechanism on this stream saw
-		// the list: its "y" after a binding-type failure is no downgrade.
-		AdvertisedPlus: slices.ContainsFunc(offered, isPlus) && !c.triedPlus,
-		FakeSaltKey:    c.srv.cfg.FakeSaltKey,
-		FakeIterations: c.srv.cfg.ScramIterations,
-		Offered:        offered,
-		// XEP-0474: the mechanisms and XEP-0440 types this stream showed.
-		Downgrade: &auth.DowngradeProtection{Mechanisms: offered, ChannelBindings: advertisedCB(cb)},
-	})
+	ex, err := c.newExchange(mech, offered)
 	if err != nil {
 		return c.saslFailure(log, "", err)
 	}
@@ -204,4 +190,24 @@ func saslFailureElement(f *auth.Failure) *xmppcore.Element {
 		el.Append(xmppcore.New(xmppcore.NSSASL, "text").AppendText(f.Text))
 	}
 	return el
+}
+
+// newExchange starts a SASL exchange of mech on this stream, SASL's or
+// SASL2's; offered is the mechanism list this client saw, which XEP-0474
+// hashes with the XEP-0440 channel binding types the stream showed.
+func (c *conn) newExchange(mech string, offered []string) (*auth.Exchange, error) {
+	cb := c.channelBinding()
+	return auth.NewExchange(mech, auth.Config{
+		Lookup:    c.lookupCredentials,
+		Host:      c.host,
+		CB:        cb,
+		TLSActive: c.secure,
+		// A client that already tried a -PLUS mechanism on this stream saw
+		// the list: its "y" after a binding-type failure is no downgrade.
+		AdvertisedPlus: slices.ContainsFunc(offered, isPlus) && !c.triedPlus,
+		FakeSaltKey:    c.srv.cfg.FakeSaltKey,
+		FakeIterations: c.srv.cfg.ScramIterations,
+		Offered:        offered,
+		Downgrade:      &auth.DowngradeProtection{Mechanisms: offered, ChannelBindings: advertisedCB(cb)},
+	})
 }

@@ -325,19 +325,8 @@ func (c *conn) authenticate2(ctx context.Context, start *xmppcore.Element) (boun
 // sasl2Exchange runs a SCRAM or PLAIN exchange in SASL2's elements.
 // claimed is the username the client gave (for throttling and logs).
 func (c *conn) sasl2Exchange(ctx context.Context, req *sasl2Request, mechs []string) (res sasl2Result, claimed string, f *auth.Failure, err error) {
-	cb := c.channelBinding()
-	ex, xerr := auth.NewExchange(req.mech, auth.Config{
-		Lookup:         c.lookupCredentials,
-		Host:           c.host,
-		CB:             cb,
-		TLSActive:      c.secure,
-		AdvertisedPlus: slices.ContainsFunc(mechs, isPlus) && !c.triedPlus,
-		FakeSaltKey:    c.srv.cfg.FakeSaltKey,
-		FakeIterations: c.srv.cfg.ScramIterations,
-		Offered:        mechs,
-		// XEP-0474: the list hashed is SASL2's, the one this client saw.
-		Downgrade: &auth.DowngradeProtection{Mechanisms: mechs, ChannelBindings: advertisedCB(cb)},
-	})
+	// XEP-0474: the list hashed is SASL2's, the one this client saw.
+	ex, xerr := c.newExchange(req.mech, mechs)
 	if xerr != nil {
 		return res, "", asFailure(xerr), nil
 	}
