@@ -128,21 +128,7 @@ func TestBounces(t *testing.T) {
 	closed := ln.Addr().String()
 	ln.Close()
 	a.svc.cfg.StaticHosts["gone.example"] = Target{Addr: closed}
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	a.svc.cfg.StaticHosts["slow.example"] = Target{Addr: silent.Addr().String()}
+	a.svc.cfg.StaticHosts["slow.example"] = Target{Addr: silentPeer(t)}
 	alice := routertest.Bind(t, a.r, "alice@a.example/phone")
 
 	a.r.Route(t.Context(), chat(t, alice, "x@gone.example", "g1"))
@@ -230,21 +216,7 @@ func TestIdleClose(t *testing.T) {
 // The per-domain queue bounds what waits while a stream is set up.
 func TestQueueLimit(t *testing.T) {
 	a := newNode(t, "a.example", []string{"alice@a.example"}, func(c *Config) { c.QueueSize = 2 })
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	a.svc.cfg.StaticHosts["slow.example"] = Target{Addr: silent.Addr().String()}
+	a.svc.cfg.StaticHosts["slow.example"] = Target{Addr: silentPeer(t)}
 	alice := routertest.Bind(t, a.r, "alice@a.example/phone")
 	for _, id := range []string{"q1", "q2", "q3"} {
 		a.r.Route(t.Context(), chat(t, alice, "x@slow.example", id))
@@ -278,4 +250,26 @@ func TestRefusedByRemote(t *testing.T) {
 	}
 	a.log.waitFor(t, "sent the stream error policy-violation")
 	b.log.waitFor(t, "federation with a.example is not permitted")
+}
+
+// silentPeer listens on loopback and accepts connections without ever
+// answering; it returns the address. The listener, and then what it
+// accepted, close when the test ends.
+func silentPeer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }

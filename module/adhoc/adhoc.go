@@ -109,6 +109,19 @@ func (s *Service) Add(c Command) (remove func()) {
 	}
 }
 
+// command returns the command added at node, nil when there is none.
+func (s *Service) command(node string) *Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cmd *Command
+	for _, c := range s.commands {
+		if c.Node == node {
+			cmd = &c
+		}
+	}
+	return cmd
+}
+
 // visible returns the commands requester may run on host, in order added.
 func (s *Service) visible(host string, requester jid.JID) []Command {
 	s.mu.Lock()
@@ -140,13 +153,7 @@ func (s *Service) Disco(ctx context.Context, rt *router.Router, st *router.Stanz
 	host := st.To.Domainpart()
 	var cmd *Command
 	if q.Space == NSInfo {
-		s.mu.Lock()
-		for _, c := range s.commands {
-			if c.Node == node {
-				cmd = &c
-			}
-		}
-		s.mu.Unlock()
+		cmd = s.command(node)
 		if cmd == nil {
 			return false
 		}
@@ -237,14 +244,7 @@ func (s *Service) Execute(ctx context.Context, iq Exec) (*xmppcore.Element, erro
 	default:
 		return nil, errMalformedAction
 	}
-	var cmd *Command
-	s.mu.Lock()
-	for _, c := range s.commands {
-		if c.Node == node {
-			cmd = &c
-		}
-	}
-	s.mu.Unlock()
+	cmd := s.command(node)
 	if cmd == nil {
 		return nil, errNoCommand
 	}
