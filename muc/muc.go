@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -271,12 +272,7 @@ func (m *MUC) onBroadcast(ctx context.Context, st *router.Stanza) bool {
 
 // Domains returns the domains of the services, sorted.
 func (m *MUC) Domains() []string {
-	var ds []string
-	for d := range m.services {
-		ds = append(ds, d)
-	}
-	slices.Sort(ds)
-	return ds
+	return slices.Sorted(maps.Keys(m.services))
 }
 
 // Start runs the janitor that unloads idle persistent rooms and, with a

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -188,12 +189,7 @@ func (u *Upload) Register(r *module.Registrar) error {
 
 // Domains returns the service domains, sorted.
 func (u *Upload) Domains() []string {
-	var ds []string
-	for d := range u.domains {
-		ds = append(ds, d)
-	}
-	slices.Sort(ds)
-	return ds
+	return slices.Sorted(maps.Keys(u.domains))
 }
 
 // Start loads the index of stored files and starts the expiry sweep.
