@@ -160,14 +160,7 @@ func TestSASL2SSDP(t *testing.T) {
 	srv := start(t)
 	c := secured(t, srv)
 	mechs := sasl2Mechanisms(t, c.Features)
-	var cbs []string
-	for ch := range c.Features.Child("urn:xmpp:sasl-cb:0", "sasl-channel-binding").Children() {
-		cbs = append(cbs, ch.Attr("type"))
-	}
-	slices.Sort(mechs)
-	slices.Sort(cbs)
-	sum := sha256.Sum256([]byte(strings.Join(mechs, "\x1e") + "\x1f" + strings.Join(cbs, "\x1e")))
-	want := "h=" + base64.StdEncoding.EncodeToString(sum[:])
+	want := ssdpAttr(mechs, c.Features)
 	el, first := sasl2Auth(t, c, scram("alice", password), "")
 	wantSASL2Success(t, c, el)
 	if !slices.Contains(strings.Split(first, ","), want) {
@@ -587,14 +580,7 @@ func TestClassicSASLSSDP(t *testing.T) {
 	srv := start(t)
 	c := secured(t, srv)
 	mechs := c.Mechanisms()
-	var cbs []string
-	for ch := range c.Features.Child("urn:xmpp:sasl-cb:0", "sasl-channel-binding").Children() {
-		cbs = append(cbs, ch.Attr("type"))
-	}
-	slices.Sort(mechs)
-	slices.Sort(cbs)
-	sum := sha256.Sum256([]byte(strings.Join(mechs, "\x1e") + "\x1f" + strings.Join(cbs, "\x1e")))
-	want := "h=" + base64.StdEncoding.EncodeToString(sum[:])
+	want := ssdpAttr(mechs, c.Features)
 	s := scram("alice", password)
 	c.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` + b64(string(s.First())) + `</auth>`)
 	ch := c.Next()
@@ -653,4 +639,18 @@ func TestSASL2Throttling(t *testing.T) {
 	c = secured(t, srv)
 	el, _ = sasl2Auth(t, c, scram("bob", password), "")
 	wantSASL2Success(t, c, el)
+}
+
+// ssdpAttr is the XEP-0474 h= attribute a client computes from the
+// mechanisms and the channel-binding types (in features) it was shown.
+func ssdpAttr(mechs []string, features *xmppcore.Element) string {
+	var cbs []string
+	for ch := range features.Child("urn:xmpp:sasl-cb:0", "sasl-channel-binding").Children() {
+		cbs = append(cbs, ch.Attr("type"))
+	}
+	mechs = slices.Clone(mechs)
+	slices.Sort(mechs)
+	slices.Sort(cbs)
+	sum := sha256.Sum256([]byte(strings.Join(mechs, "\x1e") + "\x1f" + strings.Join(cbs, "\x1e")))
+	return "h=" + base64.StdEncoding.EncodeToString(sum[:])
 }
