@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/xmppcore"
 )
 
@@ -62,7 +63,7 @@ func checkUpload(t *testing.T, p *probe) {
 	}
 	big := strconv.Itoa(p.srv.Config.Upload.MaxFileSize + 1)
 	res = request(t, c, "get", "upload.localhost", `<request xmlns='`+nsUpload+`' filename='big' size='`+big+`'/>`)
-	if condition(res) != "not-acceptable" || res.Child("", "error").Child(nsUpload, "file-too-large") == nil {
+	if routertest.ErrorCondition(res) != "not-acceptable" || res.Child("", "error").Child(nsUpload, "file-too-large") == nil {
 		t.Errorf("a file over the maximum: %s", res)
 	}
 }

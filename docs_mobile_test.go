@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"parley.im/parley/config"
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/xmpptest"
 	"parley.im/parley/router"
 	"parley.im/parley/xmppcore"
@@ -67,7 +68,7 @@ func checkExtDisco(t *testing.T, p *probe) {
 	if !strings.HasSuffix(user, ":x0215@localhost") || pass != base64.StdEncoding.EncodeToString(mac.Sum(nil)) || s.Attr("expires") == "" {
 		t.Errorf("TURN credentials do not follow the coturn REST scheme: %s", res)
 	}
-	if r := request(t, c, "get", "localhost", `<credentials xmlns='`+nsExtDisco+`'><service type='turn' host='other.example.org'/></credentials>`); condition(r) != "item-not-found" {
+	if r := request(t, c, "get", "localhost", `<credentials xmlns='`+nsExtDisco+`'><service type='turn' host='other.example.org'/></credentials>`); routertest.ErrorCondition(r) != "item-not-found" {
 		t.Errorf("credentials for an unknown service: %s, want item-not-found", r)
 	}
 }
@@ -103,10 +104,10 @@ func checkPush(t *testing.T, p *probe) {
 	t.Cleanup(func() { p.srv.Router().SetComponent(svc, nil) })
 
 	phone := p.newUser(t, "x0357", false)
-	if r := request(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' node='n1'/>`); condition(r) != "bad-request" {
+	if r := request(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' node='n1'/>`); routertest.ErrorCondition(r) != "bad-request" {
 		t.Errorf("enable without jid: %s, want bad-request", r)
 	}
-	if r := request(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n1'/>`); condition(r) != "jid-malformed" {
+	if r := request(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' jid='a@@b' node='n1'/>`); routertest.ErrorCondition(r) != "jid-malformed" {
 		t.Errorf("enable with a bogus jid: %s, want jid-malformed", r)
 	}
 	mustResult(t, phone, "set", "", `<enable xmlns='urn:xmpp:push:0' jid='`+svc+`' node='n1'><x xmlns='jabber:x:data' type='submit'>`+
@@ -187,7 +188,7 @@ func checkAdHoc(t *testing.T, p *probe) {
 	if q := res.Child(nsItems, "query"); q == nil || q.ChildCount() != 0 {
 		t.Errorf("commands of a user: %s", res)
 	}
-	if r := request(t, p.alice, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#invite' action='execute'/>`); condition(r) != "forbidden" {
+	if r := request(t, p.alice, "set", "localhost", `<command xmlns='`+nsCommands+`' node='urn:xmpp:invite#invite' action='execute'/>`); routertest.ErrorCondition(r) != "forbidden" {
 		t.Errorf("a user runs an admin command: %s", r)
 	}
 	_, admin := inviteServer(t)
@@ -205,7 +206,7 @@ func checkAdHoc(t *testing.T, p *probe) {
 	if r := mustResult(t, admin, "set", "localhost", cancel); r.Child(nsCommands, "command").Attr("status") != "canceled" {
 		t.Errorf("cancel: %s", r)
 	}
-	if r := request(t, admin, "set", "localhost", cancel); condition(r) != "not-allowed" {
+	if r := request(t, admin, "set", "localhost", cancel); routertest.ErrorCondition(r) != "not-allowed" {
 		t.Errorf("a canceled session again: %s, want not-allowed (session-expired)", r)
 	}
 }
@@ -240,7 +241,7 @@ func checkPreAuthRegistration(t *testing.T, p *probe) {
 		t.Errorf("the invited account: %v, %v", ok, err)
 	}
 	// Single use.
-	if _, pre, _ := registerWith(t, srv, token, "x0445b"); condition(pre) != "item-not-found" {
+	if _, pre, _ := registerWith(t, srv, token, "x0445b"); routertest.ErrorCondition(pre) != "item-not-found" {
 		t.Errorf("the token again: %s, want item-not-found", pre)
 	}
 }

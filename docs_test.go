@@ -34,6 +34,7 @@ import (
 	"mellium.im/sasl"
 
 	"parley.im/parley/config"
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/xmpptest"
 	"parley.im/parley/xmppcore"
 )
@@ -370,19 +371,6 @@ func isPresence(from, typ string) func(*xmppcore.Element) bool {
 	}
 }
 
-// condition returns the defined condition of a stanza error, "" if el is
-// not one.
-func condition(el *xmppcore.Element) string {
-	if e := el.Child("", "error"); el.Attr("type") == "error" && e != nil {
-		for ch := range e.Children() {
-			if ch.Space == xmppcore.NSStanzas && ch.Local != "text" {
-				return ch.Local
-			}
-		}
-	}
-	return ""
-}
-
 // offlineMessage has a fresh user send a message to another, offline,
 // fresh user, who then logs in and sends initial presence; it returns the
 // message as delivered then, and the time range in which it was sent.
@@ -555,7 +543,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 			}
 		}
 		// Only a moderator may kick.
-		if res := request(t, guest, "set", room, `<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='owner' role='none'/></query>`); condition(res) != "forbidden" {
+		if res := request(t, guest, "set", room, `<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='owner' role='none'/></query>`); routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("a participant kicking the owner: %s, want forbidden", res)
 		}
 	},
@@ -577,7 +565,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 			t.Fatalf("no stanza-id by the room on %s", msg)
 		}
 		moderate := `<moderate xmlns='urn:xmpp:message-moderate:1' id='` + sid.Attr("id") + `'><retract xmlns='urn:xmpp:message-retract:1'/><reason>spam</reason></moderate>`
-		if res := request(t, other, "set", room, moderate); condition(res) != "forbidden" {
+		if res := request(t, other, "set", room, moderate); routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("a participant moderating: %s, want forbidden", res)
 		}
 		mustResult(t, mod, "set", room, moderate)
@@ -588,7 +576,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if r.Attr("id") != sid.Attr("id") || r.Child("urn:xmpp:message-moderate:1", "moderated") == nil {
 			t.Errorf("retraction as broadcast: %s", retraction)
 		}
-		if res := request(t, mod, "set", room, `<moderate xmlns='urn:xmpp:message-moderate:1' id='nope'><retract xmlns='urn:xmpp:message-retract:1'/></moderate>`); condition(res) != "item-not-found" {
+		if res := request(t, mod, "set", room, `<moderate xmlns='urn:xmpp:message-moderate:1' id='nope'><retract xmlns='urn:xmpp:message-retract:1'/></moderate>`); routertest.ErrorCondition(res) != "item-not-found" {
 			t.Errorf("moderating an unknown id: %s, want item-not-found", res)
 		}
 	},
@@ -600,7 +588,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		mustResult(t, owner, "set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`)
 		img := []byte("not really a png")
 		photo := `<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>` + base64.StdEncoding.EncodeToString(img) + `</BINVAL></PHOTO></vCard>`
-		if res := request(t, guest, "set", room, photo); condition(res) != "forbidden" {
+		if res := request(t, guest, "set", room, photo); routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("a non-owner setting the room's avatar: %s, want forbidden", res)
 		}
 		mustResult(t, owner, "set", room, photo)
@@ -801,7 +789,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if res := mustResult(t, u, "get", "x0012@localhost", `<query xmlns='`+nsLast+`'/>`); res.Child(nsLast, "query").Attr("seconds") != "0" {
 			t.Errorf("own last activity while online: %s, want seconds='0'", res)
 		}
-		if res := iq(t, p.alice, "x0012@localhost", `<query xmlns='`+nsLast+`'/>`); condition(res) != "forbidden" {
+		if res := iq(t, p.alice, "x0012@localhost", `<query xmlns='`+nsLast+`'/>`); routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("a stranger's last activity query: %s, want forbidden", res)
 		}
 	},
@@ -813,7 +801,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if res.Child("jabber:iq:private", "query").Child("urn:example:docs", "prefs").ChildText("urn:example:docs", "a") != "1" {
 			t.Errorf("private XML read back: %s", res)
 		}
-		if res := iq(t, p.alice, "x0049@localhost", `<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:docs'/></query>`); condition(res) != "forbidden" {
+		if res := iq(t, p.alice, "x0049@localhost", `<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:docs'/></query>`); routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("another user's private XML: %s, want forbidden", res)
 		}
 	},
@@ -882,7 +870,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		if res.Child("vcard-temp", "vCard").ChildText("vcard-temp", "FN") != "Docs Check" {
 			t.Errorf("vCard read by another user: %s", res)
 		}
-		if res := request(t, p.alice, "set", "x0054@localhost", `<vCard xmlns='vcard-temp'><FN>x</FN></vCard>`); condition(res) != "forbidden" {
+		if res := request(t, p.alice, "set", "x0054@localhost", `<vCard xmlns='vcard-temp'><FN>x</FN></vCard>`); routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("setting another user's vCard: %s, want forbidden", res)
 		}
 	},
@@ -896,7 +884,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 		pre := xmpptest.Dial(t, p.srv.StartTLSAddr)
 		pre.OpenStream("localhost")
 		pre.StartTLS("localhost")
-		if res := request(t, pre, "get", "", `<query xmlns='`+nsRegister+`'/>`); condition(res) != "service-unavailable" {
+		if res := request(t, pre, "get", "", `<query xmlns='`+nsRegister+`'/>`); routertest.ErrorCondition(res) != "service-unavailable" {
 			t.Errorf("registration request with registration off: %s, want service-unavailable", res)
 		}
 		// Logged in: registered, a password change, a removal.
@@ -970,7 +958,7 @@ var specChecks = map[string]func(t *testing.T, p *probe){
 			t.Errorf("block list: %s", res)
 		}
 		b.Send(`<message type='chat' id='blk' to='x0191a@localhost'><body>hi</body></message>`)
-		if e := b.Expect(func(el *xmppcore.Element) bool { return el.Attr("id") == "blk" }); condition(e) != "service-unavailable" {
+		if e := b.Expect(func(el *xmppcore.Element) bool { return el.Attr("id") == "blk" }); routertest.ErrorCondition(e) != "service-unavailable" {
 			t.Errorf("a message from a blocked user: %s, want service-unavailable", e)
 		}
 		mustResult(t, a, "set", "", `<unblock xmlns='`+nsBlocking+`'/>`)
@@ -1540,7 +1528,7 @@ func checkCarbons(t *testing.T, p *probe) {
 		}
 	}
 	// Only the account's own resources enable carbons.
-	if res := request(t, bob, "set", a, `<enable xmlns='`+nsCarbons+`'/>`); condition(res) != "not-allowed" {
+	if res := request(t, bob, "set", a, `<enable xmlns='`+nsCarbons+`'/>`); routertest.ErrorCondition(res) != "not-allowed" {
 		t.Errorf("enabling carbons for another account: %s, want not-allowed", res)
 	}
 }
@@ -1643,14 +1631,14 @@ func checkMAM(t *testing.T, p *probe) {
 	if pg := mustQuery(t, bob, mamForm("end", "2000-01-01T00:00:00Z")); len(pg.ids) != 0 {
 		t.Errorf("end 2000: %q, want nothing", pg.bodies())
 	}
-	if res := queryArchive(t, bob, mamForm("start", "yesterday")).res; condition(res) != "bad-request" {
+	if res := queryArchive(t, bob, mamForm("start", "yesterday")).res; routertest.ErrorCondition(res) != "bad-request" {
 		t.Errorf("a start that is no date: %s, want bad-request", res)
 	}
 	md := mustResult(t, bob, "get", "", `<metadata xmlns='`+nsMAM+`'/>`).Child(nsMAM, "metadata")
 	if md.Child(nsMAM, "start").Attr("id") != live[0] || md.Child(nsMAM, "end").Attr("id") != live[4] {
 		t.Errorf("metadata: %s, want start %s and end %s", md, live[0], live[4])
 	}
-	if res := queryArchive(t, bob, mamForm("after-id", "no-such-id")).res; condition(res) != "item-not-found" {
+	if res := queryArchive(t, bob, mamForm("after-id", "no-such-id")).res; routertest.ErrorCondition(res) != "item-not-found" {
 		t.Errorf("after-id of an unknown ID: %s, want item-not-found", res)
 	}
 
@@ -1659,14 +1647,14 @@ func checkMAM(t *testing.T, p *probe) {
 	if pg := mustQuery(t, alice, mamForm("with", b)); !slices.Equal(pg.bodies(), bodies) {
 		t.Errorf("alice's archive: %q, want %q", pg.bodies(), bodies)
 	}
-	if res := request(t, alice, "set", b, `<query xmlns='`+nsMAM+`'/>`); condition(res) != "forbidden" {
+	if res := request(t, alice, "set", b, `<query xmlns='`+nsMAM+`'/>`); routertest.ErrorCondition(res) != "forbidden" {
 		t.Errorf("a query of another user's archive: %s, want forbidden", res)
 	}
 	// The form (§4.1.5); a field it does not list is refused.
 	if res := mustResult(t, bob, "get", "", `<query xmlns='`+nsMAM+`'/>`); res.Child(nsMAM, "query").Child(nsData, "x") == nil {
 		t.Errorf("the query form: %s", res)
 	}
-	if res := queryArchive(t, bob, mamForm("include-groupchat", "true")).res; condition(res) != "feature-not-implemented" {
+	if res := queryArchive(t, bob, mamForm("include-groupchat", "true")).res; routertest.ErrorCondition(res) != "feature-not-implemented" {
 		t.Errorf("an unknown form field: %s, want feature-not-implemented", res)
 	}
 }
@@ -1706,7 +1694,7 @@ func checkRSM(t *testing.T, p *probe) {
 		t.Errorf("the last page: %q", pg.bodies())
 	}
 	// §2.6: an item the set does not have.
-	if res := queryArchive(t, bob, rsmSet(1, `<after>nothing-like-it</after>`)).res; condition(res) != "item-not-found" {
+	if res := queryArchive(t, bob, rsmSet(1, `<after>nothing-like-it</after>`)).res; routertest.ErrorCondition(res) != "item-not-found" {
 		t.Errorf("after an unknown item: %s, want item-not-found", res)
 	}
 }
@@ -1786,7 +1774,7 @@ func checkHints(t *testing.T, p *probe) {
 	// never archived.
 	p.srv.AddUser(t, "x0334c", testPassword)
 	alice.Send(chatTo("x0334c@localhost", "h7", "no-store offline", `<no-store xmlns='`+nsHints+`'/>`))
-	if e := alice.Expect(isMessageID("h7")); condition(e) != "service-unavailable" {
+	if e := alice.Expect(isMessageID("h7")); routertest.ErrorCondition(e) != "service-unavailable" {
 		t.Errorf("no-store to an offline user: %s, want service-unavailable", e)
 	}
 	alice.Send(chatTo("x0334c@localhost", "h8", "no-permanent-store offline", `<no-permanent-store xmlns='`+nsHints+`'/>`))
@@ -1984,7 +1972,7 @@ func checkPrivatePEP(t *testing.T, p *probe) {
 		t.Errorf("alice's bookmarks: %q, want two", ids)
 	}
 	// Private: her contact may neither read them nor hear of them.
-	if res := getItems(t, bob, a, node, ""); condition(res) != "not-allowed" || appCondition(res) != "closed-node" {
+	if res := getItems(t, bob, a, node, ""); routertest.ErrorCondition(res) != "not-allowed" || appCondition(res) != "closed-node" {
 		t.Errorf("a contact reading a whitelist node: %s, want not-allowed with closed-node", res)
 	}
 	if got := messages(drain(t, bob)); len(got) != 0 {
@@ -1992,7 +1980,7 @@ func checkPrivatePEP(t *testing.T, p *probe) {
 	}
 	// Publishing with other options fails the precondition (§7.1.5).
 	res := request(t, alice, "set", "", publishItem(node, "x", bm, "pubsub#access_model", "open"))
-	if condition(res) != "conflict" || appCondition(res) != "precondition-not-met" {
+	if routertest.ErrorCondition(res) != "conflict" || appCondition(res) != "precondition-not-met" {
 		t.Errorf("publish-options that do not match: %s, want conflict with precondition-not-met", res)
 	}
 }
@@ -2064,7 +2052,7 @@ func checkPubSub(t *testing.T, p *probe) {
 	// create-nodes, create-and-configure, config-node-max.
 	mustResult(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='`+node+`'/><configure>`+
 		nodeConfig("pubsub#access_model", "open", "pubsub#max_items", "max", "pubsub#notify_sub", "true")+`</configure></pubsub>`)
-	if res := request(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='`+node+`'/></pubsub>`); condition(res) != "conflict" {
+	if res := request(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='`+node+`'/></pubsub>`); routertest.ErrorCondition(res) != "conflict" {
 		t.Errorf("creating a node twice: %s, want conflict", res)
 	}
 	// retrieve-default (§8.3).
@@ -2084,7 +2072,7 @@ func checkPubSub(t *testing.T, p *probe) {
 	if c := conf(); formValue(c, "pubsub#title") != "Docs node" {
 		t.Errorf("configuration after setting the title: %s", c)
 	}
-	if res := request(t, friend, "get", o, `<pubsub xmlns='`+nsPubSubOwner+`'><configure node='`+node+`'/></pubsub>`); condition(res) != "forbidden" {
+	if res := request(t, friend, "get", o, `<pubsub xmlns='`+nsPubSubOwner+`'><configure node='`+node+`'/></pubsub>`); routertest.ErrorCondition(res) != "forbidden" {
 		t.Errorf("a contact asking for the configuration: %s, want forbidden", res)
 	}
 
@@ -2210,7 +2198,7 @@ func checkPubSub(t *testing.T, p *probe) {
 	}
 	mustResult(t, publisher, "set", o, publishItem(node, "by-publisher", `<entry xmlns='urn:example:docs'/>`))
 	mustResult(t, publishOnly, "set", o, publishItem(node, "by-publish-only", `<entry xmlns='urn:example:docs'/>`))
-	if res := request(t, friend, "set", o, publishItem(node, "by-friend", `<entry xmlns='urn:example:docs'/>`)); condition(res) != "forbidden" {
+	if res := request(t, friend, "set", o, publishItem(node, "by-friend", `<entry xmlns='urn:example:docs'/>`)); routertest.ErrorCondition(res) != "forbidden" {
 		t.Errorf("a contact without affiliation publishing: %s, want forbidden", res)
 	}
 	stranger.Expect(isEvent(o, "items", node, "by-publish-only"))
@@ -2223,21 +2211,21 @@ func checkPubSub(t *testing.T, p *probe) {
 	}
 	// outcast-affiliation: shut out of an open node.
 	owned("set", `<affiliations node='`+node+`'><affiliation jid='`+s+`' affiliation='outcast'/></affiliations>`)
-	if res := getItems(t, stranger, o, node, ""); condition(res) != "forbidden" {
+	if res := getItems(t, stranger, o, node, ""); routertest.ErrorCondition(res) != "forbidden" {
 		t.Errorf("an outcast reading an open node: %s, want forbidden", res)
 	}
 	// delete-nodes: the subscribers still let in hear of it.
 	owned("set", `<affiliations node='`+node+`'><affiliation jid='`+s+`' affiliation='none'/></affiliations>`)
 	owned("set", `<delete node='`+node+`'/>`)
 	stranger.Expect(isEvent(o, "delete", node, ""))
-	if res := getItems(t, owner, o, node, ""); condition(res) != "item-not-found" {
+	if res := getItems(t, owner, o, node, ""); routertest.ErrorCondition(res) != "item-not-found" {
 		t.Errorf("items of a deleted node: %s, want item-not-found", res)
 	}
 
 	// auto-create, publish-options, access-whitelist and
 	// member-affiliation.
 	mustResult(t, owner, "set", "", publishItem(wlNode, "w1", `<entry xmlns='urn:example:docs'/>`, "pubsub#access_model", "whitelist"))
-	if res := getItems(t, friend, o, wlNode, ""); condition(res) != "not-allowed" || appCondition(res) != "closed-node" {
+	if res := getItems(t, friend, o, wlNode, ""); routertest.ErrorCondition(res) != "not-allowed" || appCondition(res) != "closed-node" {
 		t.Errorf("a contact reading a whitelist node: %s, want not-allowed with closed-node", res)
 	}
 	owned("set", `<affiliations node='`+wlNode+`'><affiliation jid='`+f+`' affiliation='member'/></affiliations>`)
@@ -2250,7 +2238,7 @@ func checkPubSub(t *testing.T, p *probe) {
 
 	// access-presence (the default) and access-roster.
 	mustResult(t, owner, "set", "", publishItem("docs/presence", "p1", `<entry xmlns='urn:example:docs'/>`))
-	if res := getItems(t, stranger, o, "docs/presence", ""); condition(res) != "not-authorized" || appCondition(res) != "presence-subscription-required" {
+	if res := getItems(t, stranger, o, "docs/presence", ""); routertest.ErrorCondition(res) != "not-authorized" || appCondition(res) != "presence-subscription-required" {
 		t.Errorf("a stranger reading a presence node: %s", res)
 	}
 	if ids := itemIDs(getItems(t, friend, o, "docs/presence", "")); !slices.Equal(ids, []string{"p1"}) {
@@ -2258,7 +2246,7 @@ func checkPubSub(t *testing.T, p *probe) {
 	}
 	mustResult(t, owner, "set", "", `<pubsub xmlns='`+nsPubSub+`'><create node='docs/roster'/><configure>`+
 		dataForm(nsPubSub+"#node_config", "pubsub#access_model", "roster", "pubsub#roster_groups_allowed", "Docs")+`</configure></pubsub>`)
-	if res := getItems(t, friend, o, "docs/roster", ""); condition(res) != "not-authorized" || appCondition(res) != "not-in-roster-group" {
+	if res := getItems(t, friend, o, "docs/roster", ""); routertest.ErrorCondition(res) != "not-authorized" || appCondition(res) != "not-in-roster-group" {
 		t.Errorf("a contact outside the group reading a roster node: %s", res)
 	}
 	mustResult(t, owner, "set", "", `<query xmlns='`+nsRoster+`'><item jid='`+f+`'><group>Docs</group></item></query>`)

@@ -12,7 +12,6 @@ import (
 	"parley.im/parley/internal/routertest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
-	"parley.im/parley/xmppcore"
 )
 
 // A vector computed outside Go, with
@@ -136,7 +135,7 @@ func TestErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r.Route(t.Context(), routertest.Stanza(t, alice, tc.req))
-			if got := condition(alice.TakeOne(t)); got != tc.cond {
+			if got := routertest.ErrorCondition(alice.TakeOne(t)); got != tc.cond {
 				t.Errorf("condition %q, want %q", got, tc.cond)
 			}
 		})
@@ -154,23 +153,12 @@ func TestForbiddenToStrangers(t *testing.T) {
 	st.From, st.To = mustJID(t, "eve@evil.example/a"), mustJID(t, "example.org")
 	r.Route(t.Context(), st)
 	got := remote.Got()
-	if len(got) != 1 || condition(got[0].El) != "forbidden" {
+	if len(got) != 1 || routertest.ErrorCondition(got[0].El) != "forbidden" {
 		t.Fatalf("answer to a remote requester: %v", got)
 	}
 	if strings.Contains(got[0].El.String(), "password") {
 		t.Errorf("credentials leaked: %s", got[0].El)
 	}
-}
-
-func condition(el *xmppcore.Element) string {
-	if e := el.Child("", "error"); el.Attr("type") == "error" && e != nil {
-		for ch := range e.Children() {
-			if ch.Space == xmppcore.NSStanzas && ch.Local != "text" {
-				return ch.Local
-			}
-		}
-	}
-	return ""
 }
 
 func mustJID(t *testing.T, s string) jid.JID {

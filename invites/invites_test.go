@@ -10,6 +10,7 @@ import (
 	"mellium.im/sasl"
 
 	"parley.im/parley/config"
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/xmpptest"
 	"parley.im/parley/invites"
 	"parley.im/parley/storage"
@@ -48,17 +49,6 @@ func request(t *testing.T, c *xmpptest.Client, typ, to, payload string) *xmppcor
 	}
 	c.Send(`<iq type='` + typ + `' id='` + id + `'` + attrs + `>` + payload + `</iq>`)
 	return c.Expect(func(el *xmppcore.Element) bool { return el.Local == "iq" && el.Attr("id") == id })
-}
-
-func condition(el *xmppcore.Element) string {
-	if e := el.Child("", "error"); el.Attr("type") == "error" && e != nil {
-		for ch := range e.Children() {
-			if ch.Space == xmppcore.NSStanzas && ch.Local != "text" {
-				return ch.Local
-			}
-		}
-	}
-	return ""
 }
 
 func field(x *xmppcore.Element, v string) string {
@@ -175,7 +165,7 @@ func TestCommandsAdminOnly(t *testing.T) {
 	}
 	for _, node := range []string{invites.NodeInvite, invites.NodeCreateAccount} {
 		res := request(t, alice, "set", "localhost", `<command xmlns='`+nsCommands+`' node='`+node+`' action='execute'/>`)
-		if condition(res) != "forbidden" {
+		if routertest.ErrorCondition(res) != "forbidden" {
 			t.Errorf("%s by a user: %s, want forbidden", node, res)
 		}
 	}
@@ -191,7 +181,7 @@ func TestUserInvites(t *testing.T) {
 		t.Errorf("user invitation: %s", x)
 	}
 	res := request(t, alice, "set", "localhost", `<command xmlns='`+nsCommands+`' node='`+invites.NodeCreateAccount+`' action='execute'/>`)
-	if condition(res) != "forbidden" {
+	if routertest.ErrorCondition(res) != "forbidden" {
 		t.Errorf("create-account by a user: %s, want forbidden", res)
 	}
 }
@@ -210,10 +200,10 @@ func TestRegisterWithContactInvite(t *testing.T) {
 	if c.Features.Child("http://jabber.org/features/iq-register", "register") != nil {
 		t.Errorf("open registration offered while it is off: %s", c.Features)
 	}
-	if res := request(t, c, "set", "", `<query xmlns='jabber:iq:register'><username>mallory</username><password>x</password></query>`); condition(res) != "service-unavailable" {
+	if res := request(t, c, "set", "", `<query xmlns='jabber:iq:register'><username>mallory</username><password>x</password></query>`); routertest.ErrorCondition(res) != "service-unavailable" {
 		t.Errorf("registration without a token: %s", res)
 	}
-	if res := request(t, c, "set", "", `<preauth xmlns='urn:xmpp:pars:0' token='wrong'/>`); condition(res) != "item-not-found" {
+	if res := request(t, c, "set", "", `<preauth xmlns='urn:xmpp:pars:0' token='wrong'/>`); routertest.ErrorCondition(res) != "item-not-found" {
 		t.Errorf("a wrong token: %s, want item-not-found", res)
 	}
 
@@ -238,7 +228,7 @@ func TestRegisterWithContactInvite(t *testing.T) {
 	}
 	// Single use.
 	pre, reg = register(t, srv, tok, "romeo")
-	if condition(pre) != "item-not-found" || reg.Attr("type") != "error" {
+	if routertest.ErrorCondition(pre) != "item-not-found" || reg.Attr("type") != "error" {
 		t.Errorf("the token again: %s then %s", pre, reg)
 	}
 	if ok, _ := srv.Store().AccountExists(t.Context(), "localhost", "romeo"); ok {
@@ -264,7 +254,7 @@ func TestCreateAccount(t *testing.T) {
 			`<field var='roster-subscription'><value>`+sub+`</value></field></x></command>`)
 	}
 	// A taken name is refused, and the session stays for a correction.
-	if res := submit("alice", "1"); condition(res) != "conflict" {
+	if res := submit("alice", "1"); routertest.ErrorCondition(res) != "conflict" {
 		t.Errorf("create-account for an existing user: %s, want conflict", res)
 	}
 	res = submit("Juliet", "1")
@@ -278,16 +268,16 @@ func TestCreateAccount(t *testing.T) {
 		t.Errorf("account invitation URI %q", uri)
 	}
 	// The session is over.
-	if res := submit("x", "0"); condition(res) != "not-allowed" {
+	if res := submit("x", "0"); routertest.ErrorCondition(res) != "not-allowed" {
 		t.Errorf("the finished session again: %s, want not-allowed (session-expired)", res)
 	}
 	// Open registration cannot take the reserved name.
 	c := preconnect(t, srv)
-	if res := request(t, c, "set", "", `<query xmlns='jabber:iq:register'><username>juliet</username><password>x</password></query>`); condition(res) != "conflict" {
+	if res := request(t, c, "set", "", `<query xmlns='jabber:iq:register'><username>juliet</username><password>x</password></query>`); routertest.ErrorCondition(res) != "conflict" {
 		t.Errorf("open registration of a reserved name: %s, want conflict", res)
 	}
 	// The token registers that name only.
-	if pre, reg := register(t, srv, tok, "romeo"); pre.Attr("type") != "result" || condition(reg) != "not-acceptable" {
+	if pre, reg := register(t, srv, tok, "romeo"); pre.Attr("type") != "result" || routertest.ErrorCondition(reg) != "not-acceptable" {
 		t.Errorf("another name with the token: %s then %s", pre, reg)
 	}
 	if pre, reg := register(t, srv, tok, "juliet"); pre.Attr("type") != "result" || reg.Attr("type") != "result" {
@@ -307,7 +297,7 @@ func TestExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	pre, reg := register(t, srv, token(t, link.URI), "late")
-	if condition(pre) != "item-not-found" || condition(reg) != "service-unavailable" {
+	if routertest.ErrorCondition(pre) != "item-not-found" || routertest.ErrorCondition(reg) != "service-unavailable" {
 		t.Errorf("an expired token: %s then %s", pre, reg)
 	}
 	// The same while valid works, and no subscription without an inviter.

@@ -25,17 +25,6 @@ func (e *env) preIQ(t *testing.T, ip netip.Addr, xml string) *xmppcore.Element {
 	return reply
 }
 
-func cond(el *xmppcore.Element) string {
-	if e := el.Child("", "error"); el.Attr("type") == "error" && e != nil {
-		for ch := range e.Children() {
-			if ch.Space == xmppcore.NSStanzas && ch.Local != "text" {
-				return ch.Local
-			}
-		}
-	}
-	return ""
-}
-
 func (e *env) invite(t *testing.T, token string, inv storage.Invite) {
 	t.Helper()
 	inv.Host, inv.TokenHash, inv.Register = "example.org", storage.InviteTokenHash(token), true
@@ -78,20 +67,20 @@ func TestPreAuthFeatures(t *testing.T) {
 func TestPreAuthScope(t *testing.T) {
 	e := setup(t, Options{Invites: true})
 	e.invite(t, "tok", storage.Invite{})
-	if r := e.preIQ(t, ipA, `<iq type='get' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='tok'/></iq>`); cond(r) != "bad-request" {
+	if r := e.preIQ(t, ipA, `<iq type='get' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='tok'/></iq>`); routertest.ErrorCondition(r) != "bad-request" {
 		t.Errorf("preauth get: %s", r)
 	}
-	if r := e.preIQ(t, ipA, `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0'/></iq>`); cond(r) != "bad-request" {
+	if r := e.preIQ(t, ipA, `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0'/></iq>`); routertest.ErrorCondition(r) != "bad-request" {
 		t.Errorf("preauth without token: %s", r)
 	}
 	if r := e.preIQ(t, ipA, preauthTok); r.Attr("type") != "result" {
 		t.Fatalf("preauth: %s", r)
 	}
-	if r := e.preIQ(t, ipB, regCarol); cond(r) != "service-unavailable" {
+	if r := e.preIQ(t, ipB, regCarol); routertest.ErrorCondition(r) != "service-unavailable" {
 		t.Errorf("registration from another address: %s", r)
 	}
 	e.clock.Advance(PreAuthWindow + time.Second)
-	if r := e.preIQ(t, ipA, regCarol); cond(r) != "service-unavailable" {
+	if r := e.preIQ(t, ipA, regCarol); routertest.ErrorCondition(r) != "service-unavailable" {
 		t.Errorf("registration after the window: %s", r)
 	}
 	if e.exists(t, "example.org", "carol") {
@@ -115,7 +104,7 @@ func TestExpiryCheckedAtPreAuth(t *testing.T) {
 		t.Error("carol not registered")
 	}
 	e.invite(t, "old", storage.Invite{Expires: e.clock.Now().Add(-time.Second)})
-	if r := e.preIQ(t, ipB, `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='old'/></iq>`); cond(r) != "item-not-found" {
+	if r := e.preIQ(t, ipB, `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='old'/></iq>`); routertest.ErrorCondition(r) != "item-not-found" {
 		t.Errorf("an expired token: %s", r)
 	}
 }
@@ -125,7 +114,7 @@ func TestFailedRegistrationKeepsInvite(t *testing.T) {
 	e := setup(t, Options{Invites: true})
 	e.invite(t, "tok", storage.Invite{Inviter: "bob"})
 	e.preIQ(t, ipA, preauthTok)
-	if r := e.preIQ(t, ipA, regAlice); cond(r) != "conflict" {
+	if r := e.preIQ(t, ipA, regAlice); routertest.ErrorCondition(r) != "conflict" {
 		t.Fatalf("registering a taken name: %s", r)
 	}
 	if r := e.preIQ(t, ipA, regCarol); r.Attr("type") != "result" {
@@ -149,7 +138,7 @@ func TestNoRegisterInvite(t *testing.T) {
 	if err := e.store.CreateInvite(t.Context(), inv); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.preIQ(t, ipA, preauthTok); cond(r) != "item-not-found" {
+	if r := e.preIQ(t, ipA, preauthTok); routertest.ErrorCondition(r) != "item-not-found" {
 		t.Errorf("preauth with a roster-only token: %s", r)
 	}
 }
@@ -160,11 +149,11 @@ func TestPreAuthTokenRateLimit(t *testing.T) {
 	e.invite(t, "tok", storage.Invite{})
 	bad := `<iq type='set' id='pa'><preauth xmlns='urn:xmpp:pars:0' token='guess'/></iq>`
 	for range 2 {
-		if r := e.preIQ(t, ipA, bad); cond(r) != "item-not-found" {
+		if r := e.preIQ(t, ipA, bad); routertest.ErrorCondition(r) != "item-not-found" {
 			t.Fatalf("a wrong token: %s", r)
 		}
 	}
-	if r := e.preIQ(t, ipA, preauthTok); cond(r) != "not-acceptable" {
+	if r := e.preIQ(t, ipA, preauthTok); routertest.ErrorCondition(r) != "not-acceptable" {
 		t.Errorf("a third check from the address: %s, want not-acceptable (wait)", r)
 	}
 	if r := e.preIQ(t, ipB, preauthTok); r.Attr("type") != "result" {

@@ -88,3 +88,17 @@ func AssertXML(t testing.TB, got *xmppcore.Element, want string) {
 		t.Errorf("got\n\t%s\nwant\n\t%s", Canonical(got), Canonical(w))
 	}
 }
+
+// ErrorCondition returns the defined condition of a stanza error (the
+// child of <error/> in the stanzas namespace other than <text/>), "" if el
+// is not one.
+func ErrorCondition(el *xmppcore.Element) string {
+	if e := el.Child("", "error"); el.Attr("type") == "error" && e != nil {
+		for ch := range e.Children() {
+			if ch.Space == xmppcore.NSStanzas && ch.Local != "text" {
+				return ch.Local
+			}
+		}
+	}
+	return ""
+}
