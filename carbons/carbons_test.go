@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"mellium.im/xmpp/jid"
-
 	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/storetest"
 	"parley.im/parley/mam"
@@ -301,8 +299,8 @@ func TestMUCMessages(t *testing.T) {
 		t.Helper()
 		el := routertest.Parse(t, xml)
 		st := &router.Stanza{El: el}
-		st.From = mustJID(t, el.Attr("from"))
-		st.To = mustJID(t, el.Attr("to"))
+		st.From = routertest.JID(t, el.Attr("from"))
+		st.To = routertest.JID(t, el.Attr("to"))
 		e.r.Route(t.Context(), st)
 	}
 	// A private message from an occupant: the room copies it to each
@@ -501,13 +499,4 @@ func TestConcurrent(t *testing.T) {
 	if got := len(e.laptop.Take()); got != 400 {
 		t.Errorf("laptop got %d copies, want 400", got)
 	}
-}
-
-func mustJID(t *testing.T, s string) jid.JID {
-	t.Helper()
-	j, err := jid.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
 }

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
 	"parley.im/parley/internal/routertest"
 	"parley.im/parley/module"
 	"parley.im/parley/router"
@@ -150,7 +148,7 @@ func TestForbiddenToStrangers(t *testing.T) {
 	r.SetRemote(remote)
 	el := routertest.Parse(t, `<iq type='get' id='x' from='eve@evil.example/a' to='example.org'><services xmlns='urn:xmpp:extdisco:2'/></iq>`)
 	st := &router.Stanza{El: el}
-	st.From, st.To = mustJID(t, "eve@evil.example/a"), mustJID(t, "example.org")
+	st.From, st.To = routertest.JID(t, "eve@evil.example/a"), routertest.JID(t, "example.org")
 	r.Route(t.Context(), st)
 	got := remote.Got()
 	if len(got) != 1 || routertest.ErrorCondition(got[0].El) != "forbidden" {
@@ -159,13 +157,4 @@ func TestForbiddenToStrangers(t *testing.T) {
 	if strings.Contains(got[0].El.String(), "password") {
 		t.Errorf("credentials leaked: %s", got[0].El)
 	}
-}
-
-func mustJID(t *testing.T, s string) jid.JID {
-	t.Helper()
-	j, err := jid.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
 }

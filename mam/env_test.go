@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/xmpp/jid"
-
 	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/storetest"
 	"parley.im/parley/module"
@@ -304,15 +302,6 @@ func splitBar(s string) []string {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func mustJID(t *testing.T, s string) jid.JID {
-	t.Helper()
-	j, err := jid.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
 
 func rsm(inner string) string {
 	return `<set xmlns='http://jabber.org/protocol/rsm'>` + inner + `</set>`

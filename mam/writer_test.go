@@ -139,7 +139,7 @@ func TestStopWithoutStart(t *testing.T) {
 	m := New(st, Options{})
 	m.w = newWriter(st, m.opts, discard())
 	owner := routertest.Parse(t, `<message/>`)
-	if _, ok := m.archive(mustJID(t, "alice@example.org"), mustJID(t, "bob@example.org"), storage.ArchiveIncoming, owner); !ok {
+	if _, ok := m.archive(routertest.JID(t, "alice@example.org"), routertest.JID(t, "bob@example.org"), storage.ArchiveIncoming, owner); !ok {
 		t.Fatal("not queued")
 	}
 	if err := m.Stop(t.Context()); err != nil {

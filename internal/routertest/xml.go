@@ -102,3 +102,13 @@ func ErrorCondition(el *xmppcore.Element) string {
 	}
 	return ""
 }
+
+// JID parses s, failing the test when it is not a JID.
+func JID(t testing.TB, s string) jid.JID {
+	t.Helper()
+	j, err := jid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
