@@ -128,13 +128,7 @@ func (c *conn) saslFailure(log interface{ Info(string, ...any) }, claimed string
 		f = &auth.Failure{Condition: "temporary-auth-failure", Err: err}
 	}
 	log.Info("authentication failed", "condition", f.Condition, "user", claimed, "err", f.Err)
-	if o := c.srv.deps.Observer; o != nil {
-		mech := c.authMech
-		if mech == "" {
-			mech = "none"
-		}
-		o.Auth(mech, false)
-	}
+	c.observeAuthFailure()
 	if errors.Is(f.Err, auth.ErrChannelBindingType) {
 		// Not a password failure, and the client will try its next
 		// mechanism: count it neither as an attempt nor for throttling.
@@ -210,4 +204,16 @@ func (c *conn) newExchange(mech string, offered []string) (*auth.Exchange, error
 		Offered:        offered,
 		Downgrade:      &auth.DowngradeProtection{Mechanisms: offered, ChannelBindings: advertisedCB(cb)},
 	})
+}
+
+// observeAuthFailure counts a failed authentication for the observer, under
+// the mechanism tried ("none" before one was).
+func (c *conn) observeAuthFailure() {
+	if o := c.srv.deps.Observer; o != nil {
+		mech := c.authMech
+		if mech == "" {
+			mech = "none"
+		}
+		o.Auth(mech, false)
+	}
 }

@@ -418,13 +418,7 @@ func (c *conn) writeSASL2Success(succ *xmppcore.Element, bound bool) error {
 // end past the attempt limit.
 func (c *conn) sasl2Failure(log interface{ Info(string, ...any) }, claimed string, f *auth.Failure) (bool, error) {
 	log.Info("authentication failed", "condition", f.Condition, "user", claimed, "err", f.Err)
-	if o := c.srv.deps.Observer; o != nil {
-		mech := c.authMech
-		if mech == "" {
-			mech = "none"
-		}
-		o.Auth(mech, false)
-	}
+	c.observeAuthFailure()
 	el := xmppcore.New(nsSASL2, "failure").Append(xmppcore.New(xmppcore.NSSASL, f.Condition))
 	if f.Text != "" {
 		el.Append(xmppcore.New(nsSASL2, "text").AppendText(f.Text))

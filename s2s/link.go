@@ -128,26 +128,25 @@ func (l *link) flush(c *conn, list []*router.Stanza) {
 	}
 }
 
-// authenticated is called when the remote accepted local on c.
-func (l *link) authenticated(c *conn, local string) {
+// endAuth ends the authentication of local and takes what waited for it.
+func (l *link) endAuth(local string) []*router.Stanza {
 	l.mu.Lock()
-	delete(l.authing, local)
-	ready := l.pending[local]
-	delete(l.pending, local)
-	l.npending -= len(ready)
-	l.mu.Unlock()
-	l.flush(c, ready)
-}
-
-// authFailed bounces what waited for local.
-func (l *link) authFailed(local string, cond stanza.Condition) {
-	l.mu.Lock()
+	defer l.mu.Unlock()
 	delete(l.authing, local)
 	list := l.pending[local]
 	delete(l.pending, local)
 	l.npending -= len(list)
-	l.mu.Unlock()
-	for _, st := range list {
+	return list
+}
+
+// authenticated is called when the remote accepted local on c.
+func (l *link) authenticated(c *conn, local string) {
+	l.flush(c, l.endAuth(local))
+}
+
+// authFailed bounces what waited for local.
+func (l *link) authFailed(local string, cond stanza.Condition) {
+	for _, st := range l.endAuth(local) {
 		l.svc.bounce(st, cond, "")
 	}
 }
