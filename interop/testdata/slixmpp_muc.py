@@ -39,10 +39,10 @@ import slixmpp
 import slixmpp.exceptions
 from slixmpp import JID
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
+from slixrun import Step, Waiting, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(Waiting, slixmpp.ClientXMPP):
     def __init__(self, name, jid, password, cafile, room):
         super().__init__(jid, password)
         self.name = name
@@ -121,21 +121,6 @@ class Client(slixmpp.ClientXMPP):
     def nicks(self):
         muc = self['xep_0045']
         return sorted(muc.get_roster(self.room)) if self.room in muc.rooms else []
-
-    async def until(self, what, cond, timeout=15):
-        """Wait until cond() holds, re-checking at every stanza."""
-        loop = asyncio.get_event_loop()
-        end = loop.time() + timeout
-        while not cond():
-            left = end - loop.time()
-            if left <= 0:
-                raise Step('%s: %s: not seen within %ss' % (self.name, what, timeout))
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-        say(self.name, 'seen', what)
 
     async def room_sync(self):
         """Return once the room has sent this client all it had queued:

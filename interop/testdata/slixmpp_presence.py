@@ -27,10 +27,10 @@ import datetime
 
 import slixmpp
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
+from slixrun import Step, Waiting, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(Waiting, slixmpp.ClientXMPP):
     def __init__(self, name, jid, password, cafile):
         super().__init__(jid, password)
         self.name = name
@@ -104,25 +104,6 @@ class Client(slixmpp.ClientXMPP):
 
     def online(self, bare):
         return sorted(self.client_roster[bare].resources.keys())
-
-    async def until(self, what, cond, timeout=15):
-        """Wait until cond() holds, re-checking at every stanza."""
-        loop = asyncio.get_event_loop()
-        end = loop.time() + timeout
-        while not cond():
-            left = end - loop.time()
-            if left <= 0:
-                raise Step('%s: %s: not seen within %ss' % (self.name, what, timeout))
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-        say(self.name, 'seen', what)
-
-    async def sync(self):
-        """Return once the server has processed what this client sent."""
-        await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
 
 
 async def run(args):

@@ -30,13 +30,13 @@ import xml.etree.ElementTree as ET
 
 import slixmpp
 
-from slixrun import Step, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
+from slixrun import Step, Waiting, arg_parser, disconnect, lifecycle, parse_and_run, say, start, trust  # noqa: E402
 
 OMEMO_NS = 'eu.siacs.conversations.axolotl'
 DEVICELIST = OMEMO_NS + '.devicelist'
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(Waiting, slixmpp.ClientXMPP):
     def __init__(self, name, jid, password, cafile, notify=False):
         super().__init__(jid, password)
         self.name = name
@@ -125,25 +125,6 @@ class Client(slixmpp.ClientXMPP):
         say(self.name, 'connection-failed', repr(err))
         if not self.ready.done():
             self.ready.set_exception(Step(self.name + ': connection failed'))
-
-    async def until(self, what, cond, timeout=15):
-        """Wait until cond() holds, re-checking at every stanza."""
-        loop = asyncio.get_event_loop()
-        end = loop.time() + timeout
-        while not cond():
-            left = end - loop.time()
-            if left <= 0:
-                raise Step('%s: %s: not seen within %ss' % (self.name, what, timeout))
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-        say(self.name, 'seen', what)
-
-    async def sync(self):
-        """Return once the server has processed what this client sent."""
-        await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
 
 
 async def run(args):

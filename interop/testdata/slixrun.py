@@ -17,6 +17,30 @@ class Step(Exception):
     """A check failed; the message says which."""
 
 
+class Waiting:
+    """Mixin for a slixmpp client that sets self.changed (an asyncio.Event)
+    at every stanza it handles and has a self.name for messages."""
+
+    async def until(self, what, cond, timeout=15):
+        """Wait until cond() holds, re-checking at every stanza."""
+        loop = asyncio.get_event_loop()
+        end = loop.time() + timeout
+        while not cond():
+            left = end - loop.time()
+            if left <= 0:
+                raise Step('%s: %s: not seen within %ss' % (self.name, what, timeout))
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        say(self.name, 'seen', what)
+
+    async def sync(self):
+        """Return once the server has processed what this client sent."""
+        await self['xep_0199'].ping(jid=self.boundjid.domain, timeout=10)
+
+
 def trust(client, cafile):
     """Makes client trust the PEM certificate cafile; without one, the
     server's certificate is not verified."""
