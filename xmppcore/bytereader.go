@@ -4,7 +4,21 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 )
+
+// ErrPark is what an OnTimeout callback returns to stop reading for now
+// without ending the stream: the read returns it, the ByteReader does not
+// keep it, and the Reader's next call goes on where this one stopped. The
+// caller parks only where ByteReader.AtBoundary allows it.
+var ErrPark = errors.New("xmppcore: reader parked")
+
+// defaultBufSize is the buffer size of a ByteReader when none is given;
+// buffers of that size come from bufPool and go back to it on Release, so
+// that an idle connection holds none.
+const defaultBufSize = 4096
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, defaultBufSize); return &b }}
 
 // ByteReader is the buffered reader between a connection and the XML
 // decoder. It enforces the per-element byte budget and lets the owner of the
@@ -18,6 +32,8 @@ type ByteReader struct {
 	budget int
 	err    error
 	total  int64
+	pooled bool  // buf comes from bufPool (nil while released)
+	mark   int64 // consumed position at the end of the last top-level element
 
 	// OnTimeout, when set, is called when a read from the source times out.
 	// Returning nil retries the read (after the callback has set a new
@@ -29,9 +45,40 @@ type ByteReader struct {
 // (4096 when size is not positive).
 func NewByteReader(src io.Reader, size int) *ByteReader {
 	if size <= 0 {
-		size = 4096
+		return &ByteReader{src: src, budget: -1, pooled: true} // the buffer comes with the first read
 	}
 	return &ByteReader{src: src, buf: make([]byte, size), budget: -1}
+}
+
+// Release gives the buffer back to the pool when nothing is buffered in it;
+// the next read takes one again. It reports whether the buffer was given
+// back.
+func (b *ByteReader) Release() bool {
+	if !b.pooled || b.buf == nil || b.r != b.w {
+		return false
+	}
+	buf := b.buf
+	b.buf, b.r, b.w = nil, 0, 0
+	bufPool.Put(&buf)
+	return true
+}
+
+// consumed is the number of bytes handed out so far.
+func (b *ByteReader) consumed() int64 { return b.total - int64(b.w-b.r) }
+
+// SetBoundary records that everything consumed so far is a complete
+// top-level element (or the stream header).
+func (b *ByteReader) SetBoundary() { b.mark = b.consumed() }
+
+// AtBoundary reports whether all that was consumed since SetBoundary is XML
+// white space: a parser stopped there holds nothing it would need again. It
+// errs on the side of false when those bytes are no longer in the buffer.
+func (b *ByteReader) AtBoundary() bool {
+	k := b.consumed() - b.mark
+	if k < 0 || k > int64(b.r) {
+		return false
+	}
+	return isSpace(b.buf[b.r-int(k) : b.r])
 }
 
 // ReadByte implements io.ByteReader.
@@ -87,6 +134,15 @@ func (b *ByteReader) fill() error {
 	if b.err != nil {
 		return b.err
 	}
+	if b.AtBoundary() {
+		// White space since the last element is about to leave the
+		// buffer: what AtBoundary must know about it is that it was space.
+		b.mark = b.consumed()
+	}
+	if b.buf == nil {
+		b.buf = *bufPool.Get().(*[]byte)
+		b.r, b.w = 0, 0
+	}
 	for {
 		n, err := b.src.Read(b.buf)
 		if n > 0 {
@@ -99,11 +155,14 @@ func (b *ByteReader) fill() error {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && b.OnTimeout != nil {
-			if cerr := b.OnTimeout(); cerr == nil {
+			cerr := b.OnTimeout()
+			if cerr == nil {
 				continue
-			} else {
-				err = cerr
 			}
+			if cerr == ErrPark {
+				return cerr // not sticky: reading goes on after the park
+			}
+			err = cerr
 		}
 		b.err = err
 		return err

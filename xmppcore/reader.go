@@ -87,14 +87,20 @@ func NewReader(in io.Reader, lim Limits) *Reader {
 	if lim.MaxHeaderSize <= 0 {
 		lim.MaxHeaderSize = DefaultLimits.MaxHeaderSize
 	}
+	return &Reader{in: br, dec: newDecoder(br), lim: lim}
+}
+
+func newDecoder(br *ByteReader) *xml.Decoder {
 	d := xml.NewDecoder(br)
 	d.Strict = true
 	// Only UTF-8 is allowed (RFC 6120 §11.6): refuse any other declared
 	// encoding with a typed error rather than the decoder's message.
-	d.CharsetReader = func(label string, _ io.Reader) (io.Reader, error) {
-		return nil, fmt.Errorf("%w: encoding %q", stream.UnsupportedEncoding, label)
-	}
-	return &Reader{in: br, dec: d, lim: lim}
+	d.CharsetReader = refuseCharset
+	return d
+}
+
+func refuseCharset(label string, _ io.Reader) (io.Reader, error) {
+	return nil, fmt.Errorf("%w: encoding %q", stream.UnsupportedEncoding, label)
 }
 
 // ReadHeader reads up to and including the stream header.
@@ -160,6 +166,7 @@ func (r *Reader) startStream(t xml.StartElement) (Header, error) {
 	r.content = h.ContentNS
 	r.root = t.Name
 	r.header = true
+	r.in.SetBoundary()
 	return h, nil
 }
 
@@ -170,9 +177,24 @@ func (r *Reader) Next() (*Element, error) {
 		return nil, errors.New("xmppcore: Next before ReadHeader")
 	}
 	r.in.budget = r.lim.MaxStanzaSize
+	if r.dec == nil {
+		// After a park: encoding/xml keeps the error it saw forever, so
+		// parsing goes on with a new decoder. It stopped between
+		// top-level elements, where the old one held nothing of use: a
+		// self-closed element's end was returned, and the decoder reads
+		// ahead only inside a tag or after text, which was white space.
+		r.dec = newDecoder(r.in)
+	}
 	for {
 		tok, err := r.dec.RawToken()
 		if err != nil {
+			if err == ErrPark && r.in.err == nil {
+				if len(r.open) > 0 || !r.in.AtBoundary() {
+					return nil, errors.New("xmppcore: parked inside an element")
+				}
+				r.dec = nil
+				return nil, ErrPark
+			}
 			return nil, r.readError(err)
 		}
 		switch t := tok.(type) {
@@ -207,6 +229,7 @@ func (r *Reader) Next() (*Element, error) {
 				if cap(r.text) > 4096 {
 					r.text = nil // one large stanza does not pin a large buffer
 				}
+				r.in.SetBoundary()
 				return top.el, nil
 			}
 		case xml.CharData:
