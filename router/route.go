@@ -26,6 +26,8 @@ func (r *Router) Route(ctx context.Context, st *Stanza) {
 		r.routeNoTo(ctx, st)
 		return
 	}
+	// domain must not escape (it would be allocated for every stanza): the
+	// log line below takes its own copy.
 	domain := st.To.Domainpart()
 	switch {
 	case r.IsLocalHost(domain):
@@ -47,7 +49,7 @@ func (r *Router) Route(ctx context.Context, st *Stanza) {
 		}
 		if rb := r.remote.Load(); rb != nil {
 			if err := rb.r.Deliver(ctx, st); err != nil {
-				r.log.Debug("remote delivery failed", "to", domain, "err", err)
+				r.log.Debug("remote delivery failed", "to", st.To.Domainpart(), "err", err)
 				r.Error(ctx, st, errRemoteNotFound)
 			}
 			return
@@ -94,7 +96,9 @@ func (r *Router) unhandled(ctx context.Context, st *Stanza) {
 }
 
 func (r *Router) routeBare(ctx context.Context, st *Stanza) {
-	res := r.Resources(st.To)
+	// Most users have a few resources: the snapshot stays on the stack.
+	var buf [4]ResourceInfo
+	res := r.appendResources(buf[:0], st.To)
 	if len(res) == 0 && !r.accountExists(ctx, st.To) {
 		if st.Kind() != xmppcore.Presence {
 			r.Error(ctx, st, errServiceUnavailable)
@@ -132,7 +136,7 @@ func (r *Router) deliverMessageBare(ctx context.Context, st *Stanza, res []Resou
 		return
 	case "headline":
 		track := r.trackDeliveries()
-		var got []Session
+		got := st.one[:0]
 		for _, ri := range res {
 			if ri.Available && ri.Priority >= 0 && ri.Session.Send(st.El) && track {
 				got = append(got, ri.Session)
@@ -151,7 +155,7 @@ func (r *Router) deliverMessageBare(ctx context.Context, st *Stanza, res []Resou
 	}
 	delivered := false
 	track := r.trackDeliveries()
-	var got []Session
+	got := st.one[:0]
 	if best >= 0 {
 		for _, ri := range res {
 			if ri.Available && ri.Priority == best && ri.Session.Send(st.El) {
@@ -190,7 +194,8 @@ func (r *Router) routeFull(ctx context.Context, st *Stanza) {
 			return
 		}
 		if ev == EventMessageFull && r.trackDeliveries() {
-			r.messageDelivered(ctx, st, []Session{s})
+			st.one[0] = s
+			r.messageDelivered(ctx, st, st.one[:])
 		}
 		return
 	}

@@ -54,6 +54,11 @@ type Stanza struct {
 	// available: the initial presence of RFC 6121 §4.2, after which
 	// probes go out and offline messages come in.
 	Initial bool
+
+	// one backs the recipients handed to the delivery hooks when a single
+	// session took the message, the usual case: the stanza is on the heap
+	// already, so that list costs no allocation of its own.
+	one [1]Session
 }
 
 // Kind is "message", "presence" or "iq".
@@ -286,24 +291,44 @@ type ResourceInfo struct {
 
 // Resources returns the bound resources of a bare JID (a snapshot).
 func (r *Router) Resources(bare jid.JID) []ResourceInfo {
-	key := bare.Bare().String()
-	sh := r.shardFor(key)
+	return r.appendResources(nil, bare)
+}
+
+// appendResources appends the snapshot of Resources to dst: routing passes
+// a buffer on its stack, so that a lookup allocates nothing.
+func (r *Router) appendResources(dst []ResourceInfo, bare jid.JID) []ResourceInfo {
+	var buf [64]byte
+	key := AppendBare(buf[:0], bare)
+	sh := r.shardFor(string(key))
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	u := sh.users[key]
+	u := sh.users[string(key)]
 	if u == nil {
-		return nil
+		return dst
 	}
-	out := make([]ResourceInfo, len(u.resources))
-	for i, rs := range u.resources {
-		out[i] = ResourceInfo{Session: rs.sess, Available: rs.available, Priority: rs.priority, Presence: rs.presence}
+	dst = slices.Grow(dst, len(u.resources))
+	for _, rs := range u.resources {
+		dst = append(dst, ResourceInfo{Session: rs.sess, Available: rs.available, Priority: rs.priority, Presence: rs.presence})
 	}
-	return out
+	return dst
+}
+
+// AppendBare appends the bare form of j ("local@domain", or the domain) to
+// dst, as j.Bare().String() would return it. Hot paths that look a user up
+// in a map by bare JID build the key in a stack buffer with it: a map index
+// by string(b) allocates nothing, where String allocates each time.
+func AppendBare(dst []byte, j jid.JID) []byte {
+	if l := j.Localpart(); l != "" {
+		dst = append(dst, l...)
+		dst = append(dst, '@')
+	}
+	return append(dst, j.Domainpart()...)
 }
 
 // Session returns the session bound to a full JID.
 func (r *Router) Session(full jid.JID) (Session, bool) {
-	key := full.Bare().String()
+	var buf [64]byte
+	key := string(AppendBare(buf[:0], full))
 	res := full.Resourcepart()
 	sh := r.shardFor(key)
 	sh.mu.RLock()
