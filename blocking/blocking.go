@@ -58,7 +58,12 @@ type Blocking struct {
 	rt  *router.Router
 	log *slog.Logger
 
-	lists   sync.Map // bare JID string -> *list, for users with sessions
+	// lists holds the lists of users with sessions, by bare JID. Every
+	// stanza to or from a local user looks here, so it is a plain map
+	// read under a read lock with a key built on the stack: no allocation
+	// per stanza, where a sync.Map's key would be boxed each time.
+	listsMu sync.RWMutex
+	lists   map[string]*list
 	pushSeq atomic.Uint64
 }
 
@@ -78,7 +83,7 @@ var (
 
 // New returns the blocking module over store.
 func New(store Store, opts Options) *Blocking {
-	b := &Blocking{store: store, roster: opts.Roster, max: opts.MaxItems}
+	b := &Blocking{store: store, roster: opts.Roster, max: opts.MaxItems, lists: make(map[string]*list)}
 	switch {
 	case b.max == 0:
 		b.max = DefaultMaxItems
@@ -141,16 +146,14 @@ func (b *Blocking) isBlocked(ctx context.Context, user, other jid.JID) bool {
 // the user has sessions) or, for a user without any, from storage with a
 // nil *list.
 func (b *Blocking) lookup(ctx context.Context, user jid.JID) (*list, map[string]struct{}, error) {
-	key := user.String()
-	v, ok := b.lists.Load(key)
-	if !ok {
+	l := b.cached(user)
+	if l == nil {
 		if len(b.rt.Resources(user)) == 0 {
 			set, err := b.fetch(ctx, user)
 			return nil, set, err
 		}
-		v, _ = b.lists.LoadOrStore(key, &list{})
+		l = b.cache(user)
 	}
-	l := v.(*list)
 	if p := l.set.Load(); p != nil {
 		return l, *p, nil
 	}
@@ -158,6 +161,30 @@ func (b *Blocking) lookup(ctx context.Context, user jid.JID) (*list, map[string]
 	defer l.mu.Unlock()
 	set, err := b.loadLocked(ctx, l, user)
 	return l, set, err
+}
+
+// cached returns the cached list of a user (a bare JID), or nil.
+func (b *Blocking) cached(user jid.JID) *list {
+	var buf [64]byte
+	key := router.AppendBare(buf[:0], user)
+	b.listsMu.RLock()
+	l := b.lists[string(key)]
+	b.listsMu.RUnlock()
+	return l
+}
+
+// cache returns the cached list of a user, adding an empty one if there is
+// none.
+func (b *Blocking) cache(user jid.JID) *list {
+	key := user.String()
+	b.listsMu.Lock()
+	defer b.listsMu.Unlock()
+	l := b.lists[key]
+	if l == nil {
+		l = &list{}
+		b.lists[key] = l
+	}
+	return l
 }
 
 // loadLocked fills l from storage if needed; l.mu is held.
@@ -188,11 +215,12 @@ func (b *Blocking) fetch(ctx context.Context, user jid.JID) (map[string]struct{}
 func (b *Blocking) sessionEnded(_ context.Context, s router.Session, _ bool) {
 	user := s.JID().Bare()
 	if len(b.rt.Resources(user)) == 0 {
-		b.lists.Delete(user.String())
+		b.listsMu.Lock()
+		delete(b.lists, user.String())
+		b.listsMu.Unlock()
 		return
 	}
-	if v, ok := b.lists.Load(user.String()); ok {
-		l := v.(*list)
+	if l := b.cached(user); l != nil {
 		l.mu.Lock()
 		delete(l.requested, s)
 		l.mu.Unlock()
@@ -357,11 +385,10 @@ func (b *Blocking) change(ctx context.Context, user jid.JID,
 // list (§3.3: "all of the user's resources that have requested the
 // blocklist").
 func (b *Blocking) push(user jid.JID, payload *xmppcore.Element) {
-	v, ok := b.lists.Load(user.String())
-	if !ok {
+	l := b.cached(user)
+	if l == nil {
 		return
 	}
-	l := v.(*list)
 	l.mu.Lock()
 	sessions := slices.Collect(maps.Keys(l.requested))
 	l.mu.Unlock()

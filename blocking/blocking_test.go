@@ -316,7 +316,7 @@ func TestInboundOffline(t *testing.T) {
 	if !slices.Equal(offered, []string{"2"}) {
 		t.Errorf("offline handlers saw %v", offered)
 	}
-	if _, ok := e.mod.lists.Load("alice@example.org"); ok {
+	if e.mod.cached(jid.MustParse("alice@example.org")) != nil {
 		t.Error("a list is cached for alice, who has no session")
 	}
 }
@@ -479,11 +479,11 @@ func TestCache(t *testing.T) {
 	if got := laptop.Take(); len(got) != 0 {
 		t.Errorf("an ended session got %v", got)
 	}
-	if _, ok := e.mod.lists.Load("alice@example.org"); !ok {
+	if e.mod.cached(jid.MustParse("alice@example.org")) == nil {
 		t.Fatal("list dropped while a session remains")
 	}
 	e.r.SessionEnded(t.Context(), alice)
-	if _, ok := e.mod.lists.Load("alice@example.org"); ok {
+	if e.mod.cached(jid.MustParse("alice@example.org")) != nil {
 		t.Fatal("list still cached after the last session ended")
 	}
 	// Changed behind the module's back: a new session sees it.
