@@ -30,7 +30,12 @@ type Carbons struct {
 	rt  *router.Router
 	log *slog.Logger
 
-	users sync.Map // bare JID string -> *userState, for users with carbons enabled
+	// users holds the users with carbons enabled, by bare JID. Both
+	// parties of every message are looked up here, so it is a plain map
+	// under a read lock, indexed with a key built on the stack: no
+	// allocation per message.
+	usersMu sync.RWMutex
+	users   map[string]*userState
 
 	mu            sync.Mutex
 	undoDelivered func()
@@ -40,7 +45,6 @@ type Carbons struct {
 // enabled carbons.
 type userState struct {
 	mu      sync.Mutex
-	dead    bool // removed from users: look it up again
 	enabled map[router.Session]struct{}
 	recent  [recentSize]recentID // eligible messages, to match errors to
 	next    int
@@ -54,7 +58,18 @@ type recentID struct {
 var _ module.Module = (*Carbons)(nil)
 
 // New returns the carbons module. It has no options.
-func New() *Carbons { return &Carbons{} }
+func New() *Carbons { return &Carbons{users: make(map[string]*userState)} }
+
+// user returns the state of a user (a bare JID) with carbons enabled, or
+// nil.
+func (c *Carbons) user(j jid.JID) *userState {
+	var buf [64]byte
+	key := router.AppendBare(buf[:0], j)
+	c.usersMu.RLock()
+	u := c.users[string(key)]
+	c.usersMu.RUnlock()
+	return u
+}
 
 // Name implements module.Module.
 func (*Carbons) Name() string { return "carbons" }
@@ -116,18 +131,17 @@ func (c *Carbons) enable(_ context.Context, iq *module.IQ) (*xmppcore.Element, e
 		return nil, err
 	}
 	key := s.JID().Bare().String()
-	for {
-		v, _ := c.users.LoadOrStore(key, &userState{enabled: map[router.Session]struct{}{}})
-		u := v.(*userState)
-		u.mu.Lock()
-		if u.dead {
-			u.mu.Unlock()
-			continue
-		}
-		u.enabled[s] = struct{}{}
-		u.mu.Unlock()
-		return nil, nil
+	c.usersMu.Lock()
+	defer c.usersMu.Unlock()
+	u := c.users[key]
+	if u == nil {
+		u = &userState{enabled: map[router.Session]struct{}{}}
+		c.users[key] = u
 	}
+	u.mu.Lock()
+	u.enabled[s] = struct{}{}
+	u.mu.Unlock()
+	return nil, nil
 }
 
 // disable turns carbons off for the requesting resource; disabling twice
@@ -146,27 +160,26 @@ func (c *Carbons) sessionEnded(_ context.Context, s router.Session, _ bool) { c.
 // drop forgets a session; a user left with none is forgotten.
 func (c *Carbons) drop(s router.Session) {
 	key := s.JID().Bare().String()
-	v, ok := c.users.Load(key)
-	if !ok {
+	c.usersMu.Lock()
+	defer c.usersMu.Unlock()
+	u := c.users[key]
+	if u == nil {
 		return
 	}
-	u := v.(*userState)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	delete(u.enabled, s)
-	if len(u.enabled) == 0 && !u.dead {
-		u.dead = true
-		c.users.CompareAndDelete(key, u)
+	if len(u.enabled) == 0 {
+		delete(c.users, key)
 	}
 }
 
 // Enabled reports whether a session enabled carbons.
 func (c *Carbons) Enabled(s router.Session) bool {
-	v, ok := c.users.Load(s.JID().Bare().String())
-	if !ok {
+	u := c.user(s.JID())
+	if u == nil {
 		return false
 	}
-	u := v.(*userState)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	_, on := u.enabled[s]
@@ -177,11 +190,10 @@ func (c *Carbons) Enabled(s router.Session) bool {
 // accepts, and remembers the ID of the eligible message el exchanged with
 // peer, for errors that may answer it.
 func (c *Carbons) targets(user, peer jid.JID, el *xmppcore.Element, keep func(router.Session) bool) []router.Session {
-	v, ok := c.users.Load(user.String())
-	if !ok {
+	u := c.user(user)
+	if u == nil {
 		return nil
 	}
-	u := v.(*userState)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if el.Attr("type") != "error" {
@@ -205,11 +217,10 @@ func (c *Carbons) answersRecent(user, peer jid.JID, id string) bool {
 	if id == "" {
 		return false
 	}
-	v, ok := c.users.Load(user.String())
-	if !ok {
+	u := c.user(user)
+	if u == nil {
 		return false
 	}
-	u := v.(*userState)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	want := recentID{peer.Bare().String(), id}
@@ -232,7 +243,7 @@ func (c *Carbons) sent(_ context.Context, st *router.Stanza) bool {
 	if st.To.Equal(jid.JID{}) || st.To.Bare().Equal(owner) {
 		return false
 	}
-	if _, ok := c.users.Load(owner.String()); !ok {
+	if c.user(owner) == nil {
 		return false // nobody to copy to: the common case, kept cheap
 	}
 	el := st.El
@@ -249,7 +260,7 @@ func (c *Carbons) sent(_ context.Context, st *router.Stanza) bool {
 // sending session, when the user wrote to their own account, gets none.
 func (c *Carbons) received(_ context.Context, st *router.Stanza, recipients []router.Session) {
 	owner := st.To.Bare()
-	if _, ok := c.users.Load(owner.String()); !ok {
+	if c.user(owner) == nil {
 		return
 	}
 	if !c.eligible(owner, st.From, st.El, true) {

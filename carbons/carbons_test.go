@@ -424,7 +424,7 @@ func TestSessionEnd(t *testing.T) {
 	for _, s := range []*routertest.Session{e.phone, e.watch} {
 		e.r.SessionEnded(t.Context(), s)
 	}
-	if _, ok := e.c.users.Load("alice@example.org"); ok {
+	if e.c.user(routertest.JID(t, "alice@example.org")) != nil {
 		t.Errorf("state kept for a user without enabled sessions")
 	}
 }
