@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -62,6 +63,16 @@ type conn struct {
 	pingOut   atomic.Bool
 	lastTotal int64
 	pingSeq   atomic.Uint64
+	idleDue   time.Time // TCP: when silence gets a ping, or (pingOut) ends the session
+
+	// Parking (park.go). parkTok and parkTimer are guarded by the
+	// poller's mutex; the rest belongs to the reader, parked or not.
+	parkable   bool
+	parkTok    uint64 // non-zero while parked
+	parkTimer  *time.Timer
+	resumeCtx  context.Context
+	resumeLog  *slog.Logger
+	resumeDone func()
 
 	// Framed transports (WebSocket, BOSH): fc is set, nc, c, br and rd are
 	// nil, and the idle timer stands in for read deadlines.
@@ -134,7 +145,9 @@ func fail(se stream.Error, format string, args ...any) error {
 	return &streamFail{se: se, text: fmt.Sprintf(format, args...)}
 }
 
-func (c *conn) serve(ctx context.Context, direct bool) {
+// serve runs the connection to its end; then done (if not nil) is called,
+// maybe from another goroutine if the session's reader parked.
+func (c *conn) serve(ctx context.Context, direct bool, done func()) {
 	log := c.srv.log.With("remote", c.remoteAddr())
 	if c.fc != nil {
 		log = log.With("transport", c.finfo.Transport)
@@ -148,16 +161,19 @@ func (c *conn) serve(ctx context.Context, direct bool) {
 	err := c.negotiate(ctx, direct)
 	if err != nil {
 		c.finish(err, log)
+		if done != nil {
+			done()
+		}
 		return
 	}
 	log = log.With("jid", c.jid.String())
 	log.Info("session started", "tls", c.tlsVersion())
 	if t := c.resumeTarget; t != nil {
 		// <resume/>: the old session goes on on this transport.
-		t.live(ctx, c.srv.log.With("remote", t.remoteAddr(), "jid", t.jid.String()))
+		t.live(ctx, c.srv.log.With("remote", t.remoteAddr(), "jid", t.jid.String()), done)
 		return
 	}
-	c.live(ctx, log)
+	c.live(ctx, log, done)
 }
 
 // finish sends the stream error an error calls for, closes the stream and
@@ -201,6 +217,7 @@ func (c *conn) closeTransport() {
 		_ = c.fc.Close()
 	case c.nc != nil:
 		c.nc.Close()
+		c.unpark() // the parked reader reads the error, as a blocked one would
 	}
 }
 

@@ -82,7 +82,7 @@ func (s *Server) ServeFramed(ctx context.Context, fc FramedConn, info FramedInfo
 	s.wg.Add(1)
 	defer s.wg.Done()
 	defer s.untrack(c)
-	c.serve(ctx, false)
+	c.serve(ctx, false, nil)
 }
 
 func (s *Server) trackFramed(fc FramedConn, info FramedInfo) (*conn, bool) {

@@ -34,6 +34,13 @@ type Config struct {
 	QueueSize           int
 	Limits              xmppcore.Limits
 	MaxConnectionsPerIP int
+	// Overload (listen.go, ratelimit.go): the socket receive buffer of
+	// every TCP connection in bytes (0: the kernel's autotuning), and the
+	// bytes per second one connection is read at most, with a burst
+	// (ReadRate 0: unlimited; ReadBurst 0: one second's worth).
+	ReceiveBuffer int
+	ReadRate      int
+	ReadBurst     int
 
 	Mechanisms      []string // enabled SASL mechanisms; nil = all
 	AllowPlain      bool
@@ -118,6 +125,8 @@ type Server struct {
 	// while storage closes.
 	expMu     sync.RWMutex
 	expClosed bool
+
+	park parking // the poller of parked sessions (park.go)
 }
 
 // New returns a c2s server; Listen binds its addresses, Serve runs them.
@@ -192,7 +201,7 @@ func (s *Server) rotateTicketKeys() {
 // if any address cannot be bound.
 func (s *Server) Listen() error {
 	bind := func(addr string, direct bool) error {
-		l, err := net.Listen("tcp", addr)
+		l, err := s.listen(addr) // listen.go
 		if err != nil {
 			return fmt.Errorf("c2s: listen %s: %w", addr, err)
 		}
@@ -280,11 +289,12 @@ func (s *Server) accept(ctx context.Context, l *taggedListener) {
 			continue
 		}
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(c)
-			c.serve(ctx, l.direct)
-		}()
+		// Not deferred: the session's reader may park, and the
+		// connection ends on the goroutine that resumes it.
+		go c.serve(ctx, l.direct, func() {
+			s.untrack(c)
+			s.wg.Done()
+		})
 	}
 }
 
@@ -410,6 +420,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.expMu.Lock()
 	s.expClosed = true
 	s.expMu.Unlock()
+	s.park.stop() // no session is left to park
 	return ctx.Err()
 }
 

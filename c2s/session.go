@@ -68,6 +68,7 @@ func (c *conn) doClose(se stream.Error, text string) {
 	c.closeErr, c.closeText = se, text
 	c.closing.Store(true)
 	close(c.quit)
+	c.unpark() // a parked reader must end the session, as a blocked one would
 	switch {
 	case c.inSession.Load():
 		c.kickWriter() // someone must write the end of the stream
@@ -152,14 +153,31 @@ func randomResource() string {
 // live runs the session on the transport this goroutine holds until the
 // transport or the session ends: then the session detaches (stream
 // management with resumption, transport lost), lets go of the transport
-// for a resumption that takes it over, or ends.
-func (c *conn) live(ctx context.Context, log *slog.Logger) {
+// for a resumption that takes it over, or ends. done (if not nil) is
+// called then, maybe from another goroutine: the reader may park (park.go).
+func (c *conn) live(ctx context.Context, log *slog.Logger, done func()) {
 	c.smu.Lock()
 	c.attached, c.claimed = true, false
 	c.readerDone = make(chan struct{})
 	c.smu.Unlock()
 	c.detached.Store(false)
+	c.startSession(ctx)
+	c.readOn(ctx, log, done)
+}
+
+// readOn runs the read loop of live until it ends, or until the reader
+// parks: then it returns at once, and a resumed goroutine calls it again.
+func (c *conn) readOn(ctx context.Context, log *slog.Logger, done func()) {
 	err := c.runSession(ctx)
+	for isPark(err) {
+		if c.park(ctx, log, done) {
+			return // c belongs to whoever resumes it now
+		}
+		err = c.runSession(ctx)
+	}
+	if o := c.srv.deps.Observer; o != nil {
+		o.SessionEnded(c.transportName())
+	}
 	c.smu.Lock()
 	takenOver := c.claimed
 	c.smu.Unlock()
@@ -178,6 +196,9 @@ func (c *conn) live(ctx context.Context, log *slog.Logger) {
 		c.endSession(ctx, err, log)
 	}
 	c.srv.restoreCarrier(c)
+	if done != nil {
+		done()
+	}
 }
 
 // resumable reports whether the session would detach on losing its
@@ -187,8 +208,9 @@ func (c *conn) resumable() bool {
 	return sm != nil && sm.id != "" && !c.closing.Load()
 }
 
-// runSession reads stanzas until the stream ends; the writer runs beside it.
-func (c *conn) runSession(ctx context.Context) error {
+// startSession starts the session on its transport: idle checks, the
+// writer, the bound hooks.
+func (c *conn) startSession(ctx context.Context) {
 	if c.fc != nil {
 		c.lastFrames.Store(c.frameCount.Load())
 		c.tmu.Lock()
@@ -207,21 +229,28 @@ func (c *conn) runSession(ctx context.Context) error {
 		_ = c.nc.SetDeadline(time.Time{})
 		c.br.OnTimeout = c.onIdle
 		c.lastTotal = c.br.Total()
+		now := time.Now()
 		if idle := c.srv.cfg.IdleTimeout; idle > 0 {
-			_ = c.c.SetReadDeadline(time.Now().Add(idle))
+			c.idleDue = now.Add(idle)
 		}
+		c.parkable = c.canPark()
+		_ = c.c.SetReadDeadline(c.nextDeadline(now))
 	}
 	c.wstart.Lock()
 	c.inSession.Store(true)
 	c.wstart.Unlock()
 	if o := c.srv.deps.Observer; o != nil {
 		o.SessionStarted(c.transportName())
-		defer o.SessionEnded(c.transportName())
 	}
 	c.kickWriter() // for what was routed here since bind (or is resent)
 	if !c.ran.Swap(true) {
 		c.srv.deps.Router.SessionBound(ctx, c)
 	}
+}
+
+// runSession reads stanzas until the stream ends or the reader parks
+// (xmppcore.ErrPark); the writer runs beside it.
+func (c *conn) runSession(ctx context.Context) error {
 	for {
 		if c.closing.Load() {
 			return nil
@@ -231,7 +260,7 @@ func (c *conn) runSession(ctx context.Context) error {
 			if errors.Is(err, io.EOF) {
 				return errPeerClosed
 			}
-			return err
+			return err // xmppcore.ErrPark among others
 		}
 		switch el.Space {
 		case nsStreamMgmt:
@@ -471,27 +500,40 @@ func (c *conn) gather(buf []byte) []byte {
 }
 
 // onIdle runs when a read deadline passes after bind: traffic since the
-// last check only moves the deadline; silence gets an XEP-0199 ping, and
-// silence after the ping ends the session.
+// last check only moves the idle deadline; silence until it gets an
+// XEP-0199 ping, and silence after the ping ends the session. Silence
+// shorter than that parks the reader, if it is between stanzas.
 func (c *conn) onIdle() error {
 	if c.closing.Load() {
 		return errPeerClosed
 	}
+	now := time.Now()
+	idle := c.srv.cfg.IdleTimeout
 	if total := c.br.Total(); total != c.lastTotal {
 		c.lastTotal = total
 		c.pingOut.Store(false)
-		return c.c.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+		if idle > 0 {
+			c.idleDue = now.Add(idle)
+		}
+		return c.c.SetReadDeadline(c.nextDeadline(now))
 	}
-	if c.pingOut.Load() {
-		return fail(stream.ConnectionTimeout, "no answer to ping")
+	if idle > 0 && !now.Before(c.idleDue) {
+		if c.pingOut.Load() {
+			return fail(stream.ConnectionTimeout, "no answer to ping")
+		}
+		c.pingOut.Store(true)
+		c.Send(c.pingElement())
+		timeout := c.srv.cfg.PingTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		c.idleDue = now.Add(timeout)
+		return c.c.SetReadDeadline(c.nextDeadline(now))
 	}
-	c.pingOut.Store(true)
-	c.Send(c.pingElement())
-	timeout := c.srv.cfg.PingTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
+	if c.parkable && c.br.AtBoundary() {
+		return xmppcore.ErrPark
 	}
-	return c.c.SetReadDeadline(time.Now().Add(timeout))
+	return c.c.SetReadDeadline(c.nextDeadline(now))
 }
 
 const nsPing = "urn:xmpp:ping"

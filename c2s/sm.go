@@ -377,6 +377,7 @@ func (c *conn) kickOff() {
 	}
 	if c.nc != nil {
 		c.nc.Close()
+		c.unpark()
 	}
 }
 
