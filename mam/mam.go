@@ -172,6 +172,7 @@ func (m *MAM) Register(r *module.Registrar) error {
 	r.Hook(router.EventMessageBare, prioArchive, m.incoming)
 	r.Hook(router.EventMessageFull, prioArchive, m.incoming)
 	r.Hook(router.EventMessageOffline, prioArchive, m.incomingOffline)
+	r.OnSessionEnded(m.sessionEnded)
 	r.IQ("set", NS, "query", module.Account, m.query)
 	r.IQ("get", NS, "query", module.Account, m.form)
 	r.IQ("get", NS, "metadata", module.Account, m.metadata)
@@ -194,6 +195,7 @@ func (m *MAM) Start(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.bg.Go(m.w.run)
+	m.bg.Go(func() { m.prefs.expireLoop(ctx) })
 	if m.opts.Retention > 0 {
 		m.bg.Go(func() { m.purgeLoop(ctx) })
 	}
@@ -260,6 +262,16 @@ func (m *MAM) Purge(ctx context.Context) int64 {
 	return n
 }
 
+// sessionEnded forgets the preferences of a user whose last session
+// ended: read again at the next message, they are never those of an
+// account removed in the meantime.
+func (m *MAM) sessionEnded(_ context.Context, s router.Session, _ bool) {
+	user := s.JID().Bare()
+	if len(m.rt.Resources(user)) == 0 {
+		m.prefs.drop(user.String())
+	}
+}
+
 // stamp returns the time for a new entry: the clock, but never before the
 // previous stamp, so that archive order follows arrival order even when
 // the clock steps back.
@@ -292,7 +304,7 @@ func (m *MAM) outgoing(ctx context.Context, st *router.Stanza) bool {
 		return false
 	}
 	owner := st.From.Bare()
-	el := withoutStanzaID(st.El, owner.String())
+	el := withoutStanzaID(st.El, owner)
 	st.El = el
 	to := st.To
 	if to.Equal(jid.JID{}) || to.Bare().Equal(owner) {
@@ -312,7 +324,7 @@ func (m *MAM) outgoing(ctx context.Context, st *router.Stanza) bool {
 // XEP-0313 §4 forbids showing it to the addressee.
 func (m *MAM) stripOwn(_ context.Context, st *router.Stanza) bool {
 	if st.Kind() == xmppcore.Message && st.Origin != nil {
-		st.El = withoutStanzaID(st.El, st.From.Bare().String())
+		st.El = withoutStanzaID(st.El, st.From.Bare())
 	}
 	return false
 }
@@ -327,7 +339,7 @@ func (m *MAM) incoming(ctx context.Context, st *router.Stanza) bool {
 		return false
 	}
 	owner := st.To.Bare()
-	el := withoutStanzaID(st.El, owner.String())
+	el := withoutStanzaID(st.El, owner)
 	st.El = el
 	m.archiveIncoming(ctx, st, owner, el)
 	return false
@@ -340,7 +352,7 @@ func (m *MAM) incoming(ctx context.Context, st *router.Stanza) bool {
 // again.
 func (m *MAM) incomingOffline(ctx context.Context, st *router.Stanza) bool {
 	owner := st.To.Bare()
-	if st.Kind() != xmppcore.Message || hasStanzaID(st.El, owner.String()) {
+	if st.Kind() != xmppcore.Message || hasStanzaID(st.El, owner) {
 		return false
 	}
 	m.archiveIncoming(ctx, st, owner, st.El)
@@ -419,47 +431,65 @@ const nsMUCUser = "http://jabber.org/protocol/muc#user"
 // never with <no-store/> or <no-permanent-store/> (XEP-0334); always with
 // <store/>; otherwise when they carry a body or one of the payloads
 // above, or a mediated MUC invitation.
+//
+// The children are read once: a no-store hint anywhere wins over the rest.
 func archivable(el *xmppcore.Element) bool {
 	switch el.Attr("type") {
 	case "groupchat", "headline", "error":
 		return false
 	}
-	if el.Child(NSHints, "no-store") != nil || el.Child(NSHints, "no-permanent-store") != nil {
-		return false
-	}
-	if el.Child(NSHints, "store") != nil {
-		return true
-	}
-	for c := range el.Children() {
+	store, content := false, false
+	for _, n := range el.Nodes {
+		c := n.Elem
 		switch {
+		case c == nil:
+		case c.Space == NSHints:
+			switch c.Local {
+			case "no-store", "no-permanent-store":
+				return false
+			case "store":
+				store = true
+			}
+		case content:
 		case c.Space == "" && c.Local == "body":
-			return true
+			content = true
 		case archivablePayloads[[2]string{c.Space, c.Local}]:
-			return true
+			content = true
 		case c.Is(nsMUCUser, "x") && c.Child(nsMUCUser, "invite") != nil:
+			content = true
+		}
+	}
+	return store || content
+}
+
+// hasStanzaID reports whether el carries a stanza-id by 'by' (a bare
+// JID). The string form of by, which costs an allocation, is made only for
+// a message that has a stanza-id at all, which few have when they are
+// sent.
+func hasStanzaID(el *xmppcore.Element, owner jid.JID) bool {
+	by := ""
+	for _, n := range el.Nodes {
+		if n.Elem == nil || !n.Elem.Is(NSSID, "stanza-id") {
+			continue
+		}
+		if by == "" {
+			by = owner.String()
+		}
+		if n.Elem.Attr("by") == by {
 			return true
 		}
 	}
 	return false
 }
 
-// hasStanzaID reports whether el carries a stanza-id by 'by'.
-func hasStanzaID(el *xmppcore.Element, by string) bool {
-	for c := range el.Children() {
-		if c.Is(NSSID, "stanza-id") && c.Attr("by") == by {
-			return true
-		}
-	}
-	return false
-}
-
-// withoutStanzaID returns el without its stanza-id elements by 'by': el
+// withoutStanzaID returns el without its stanza-id elements by owner: el
 // itself when it has none, else a copy (elements being routed are shared,
 // never changed in place).
-func withoutStanzaID(el *xmppcore.Element, by string) *xmppcore.Element {
-	if !hasStanzaID(el, by) {
+func withoutStanzaID(el *xmppcore.Element, owner jid.JID) *xmppcore.Element {
+	if !hasStanzaID(el, owner) {
 		return el
 	}
+	by := owner.String()
 	c := el.ShallowClone()
 	c.Nodes = make([]xmppcore.Node, 0, len(el.Nodes))
 	for _, n := range el.Nodes {

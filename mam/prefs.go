@@ -12,63 +12,105 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"parley.im/parley/module"
+	"parley.im/parley/router"
 	"parley.im/parley/storage"
 	"parley.im/parley/xmppcore"
 )
 
 // prefsCache keeps users' preferences in memory, so that archiving a
-// message does not read the database: entries expire after a while (a
-// change made elsewhere is seen then) and the cache is bounded.
+// message does not read the database. It is read for both parties of
+// every message, so a hit takes a read lock and a map index by a key
+// built on the stack, no clock and no allocation. Entries are dropped when
+// they are changed here, and when the user's last session ends (an
+// account removed in band ends its sessions, and a new account of the
+// same name must not inherit its preferences); a change made elsewhere
+// (another process on the same database) is seen within ttl, because
+// rotate, called every ttl/2, retires the current generation of entries
+// and forgets the previous one. The cache is bounded.
 type prefsCache struct {
 	max int
 	ttl time.Duration
 
-	mu sync.Mutex
-	m  map[string]prefsEntry // by bare JID
+	mu  sync.RWMutex
+	cur map[string]prefsEntry // by bare JID
+	old map[string]prefsEntry // the generation before: forgotten at the next rotate
 }
 
 type prefsEntry struct {
-	p       storage.ArchivePrefs
-	set     bool // false: the user never set any; p is the server default
-	expires time.Time
+	p   storage.ArchivePrefs
+	set bool // false: the user never set any; p is the server default
 }
 
 func newPrefsCache(max int, ttl time.Duration) *prefsCache {
-	return &prefsCache{max: max, ttl: ttl, m: make(map[string]prefsEntry)}
+	return &prefsCache{max: max, ttl: ttl, cur: make(map[string]prefsEntry), old: make(map[string]prefsEntry)}
 }
 
-func (c *prefsCache) get(key string, now time.Time) (prefsEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if ok && now.After(e.expires) {
-		delete(c.m, key)
-		return prefsEntry{}, false
+func (c *prefsCache) get(owner jid.JID) (prefsEntry, bool) {
+	var buf [64]byte
+	key := router.AppendBare(buf[:0], owner)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if e, ok := c.cur[string(key)]; ok {
+		return e, true
 	}
+	e, ok := c.old[string(key)]
 	return e, ok
 }
 
-func (c *prefsCache) put(key string, e prefsEntry, now time.Time) {
+func (c *prefsCache) put(key string, e prefsEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
-		for k := range c.m { // an arbitrary victim: map order is random
-			delete(c.m, k)
+	delete(c.old, key)
+	if _, ok := c.cur[key]; !ok && len(c.cur)+len(c.old) >= c.max {
+		// An arbitrary victim (map order is random), the older first.
+		victims := c.old
+		if len(victims) == 0 {
+			victims = c.cur
+		}
+		for k := range victims {
+			delete(victims, k)
 			break
 		}
 	}
-	e.expires = now.Add(c.ttl)
-	c.m[key] = e
+	c.cur[key] = e
+}
+
+func (c *prefsCache) drop(key string) {
+	c.mu.Lock()
+	delete(c.cur, key)
+	delete(c.old, key)
+	c.mu.Unlock()
+}
+
+// rotate retires the current entries and forgets those retired by the
+// previous call: an entry lives between one and two periods of rotate.
+func (c *prefsCache) rotate() {
+	c.mu.Lock()
+	c.old, c.cur = c.cur, make(map[string]prefsEntry)
+	c.mu.Unlock()
+}
+
+// expireLoop rotates the cache every ttl/2 until ctx ends.
+func (c *prefsCache) expireLoop(ctx context.Context) {
+	t := time.NewTicker(c.ttl / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.rotate()
+		}
+	}
 }
 
 // userPrefs returns the preferences in force for a user: theirs, or the
 // server default. A storage failure yields the server default.
 func (m *MAM) userPrefs(ctx context.Context, owner jid.JID) prefsEntry {
-	key := owner.String()
-	now := time.Now()
-	if e, ok := m.prefs.get(key, now); ok {
+	if e, ok := m.prefs.get(owner); ok {
 		return e
 	}
+	key := owner.String()
 	e := prefsEntry{p: storage.ArchivePrefs{Default: m.opts.Default}}
 	p, err := m.store.ArchivePrefs(ctx, owner.Domainpart(), owner.Localpart())
 	switch {
@@ -79,7 +121,7 @@ func (m *MAM) userPrefs(ctx context.Context, owner jid.JID) prefsEntry {
 		m.log.Error("reading archiving preferences failed", "user", key, "err", err)
 		return e // not cached: read again next time
 	}
-	m.prefs.put(key, e, now)
+	m.prefs.put(key, e)
 	return e
 }
 
@@ -89,15 +131,17 @@ func (m *MAM) userPrefs(ctx context.Context, owner jid.JID) prefsEntry {
 // matches any resource of it (§2.3).
 func (m *MAM) allowed(ctx context.Context, owner, other jid.JID) bool {
 	p := m.userPrefs(ctx, owner).p
-	full, bare := other.String(), other.Bare().String()
-	match := func(list []string) bool {
-		return slices.Contains(list, full) || slices.Contains(list, bare)
-	}
-	switch {
-	case match(p.Never):
-		return false
-	case match(p.Always):
-		return true
+	if len(p.Never) > 0 || len(p.Always) > 0 {
+		full, bare := other.String(), other.Bare().String()
+		match := func(list []string) bool {
+			return slices.Contains(list, full) || slices.Contains(list, bare)
+		}
+		switch {
+		case match(p.Never):
+			return false
+		case match(p.Always):
+			return true
+		}
 	}
 	switch p.Default {
 	case storage.ArchiveAlways:
@@ -162,7 +206,7 @@ func (m *MAM) setPrefs(ctx context.Context, iq *module.IQ) (*xmppcore.Element, e
 	if err := m.store.SetArchivePrefs(ctx, owner.Domainpart(), owner.Localpart(), p); err != nil {
 		return nil, fmt.Errorf("mam: set preferences of %s: %w", owner, err)
 	}
-	m.prefs.put(owner.String(), prefsEntry{p: p, set: true}, time.Now())
+	m.prefs.put(owner.String(), prefsEntry{p: p, set: true})
 	return prefsElement(p), nil
 }
 
@@ -206,10 +250,4 @@ func prefsElement(p storage.ArchivePrefs) *xmppcore.Element {
 		el.Append(list)
 	}
 	return el
-}
-
-func (c *prefsCache) drop(key string) {
-	c.mu.Lock()
-	delete(c.m, key)
-	c.mu.Unlock()
 }

@@ -157,3 +157,60 @@ func TestServerDefault(t *testing.T) {
 		t.Errorf("not archived after alice chose always")
 	}
 }
+
+// TestPrefsCacheExpires: preferences changed behind the module's back (by
+// another process on the same database) are seen once the cache has
+// rotated twice, and not before: a message routed meanwhile reads no
+// storage.
+func TestPrefsCacheExpires(t *testing.T) {
+	e := setup(t, Options{Default: storage.ArchiveNever})
+	if got := e.archivedFrom(t, e.bob); got[0] {
+		t.Fatalf("archived with the server default never")
+	}
+	err := e.store.SetArchivePrefs(t.Context(), "example.org", "alice", storage.ArchivePrefs{Default: storage.ArchiveAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.archivedFrom(t, e.bob); got[0] {
+		t.Errorf("the cached preferences were read again before they expired")
+	}
+	e.mam.prefs.rotate()
+	if got := e.archivedFrom(t, e.bob); got[0] {
+		t.Errorf("the cached preferences were forgotten after one rotation")
+	}
+	e.mam.prefs.rotate()
+	if got := e.archivedFrom(t, e.bob); !got[0] {
+		t.Errorf("preferences changed in storage not seen after the cache expired")
+	}
+}
+
+// TestPrefsForgottenWithLastSession: the preferences of a user whose last
+// session ended are read again at the next message, so that an account
+// removed (its sessions closed) and created again under the same name
+// starts with the server default, not the old account's choice.
+func TestPrefsForgottenWithLastSession(t *testing.T) {
+	e := setup(t, Options{Default: storage.ArchiveNever})
+	e.setPrefs(t, `<prefs xmlns='urn:xmpp:mam:2' default='always'/>`)
+	if got := e.archivedFrom(t, e.bob); !got[0] {
+		t.Fatalf("not archived after alice chose always")
+	}
+	// The account is removed: its preferences go with it, in storage.
+	if err := e.store.DeleteAccount(t.Context(), "example.org", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	e.r.SessionEnded(t.Context(), e.alice)
+	if _, ok := e.mam.prefs.get(e.alice.JID()); !ok {
+		t.Fatalf("preferences forgotten while alice's laptop is still online")
+	}
+	e.r.SessionEnded(t.Context(), e.laptop)
+	if _, ok := e.mam.prefs.get(e.alice.JID()); ok {
+		t.Fatalf("preferences still cached after alice's last session ended")
+	}
+	if err := e.store.CreateAccount(t.Context(), "example.org", "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.alice = e.online(t, "alice@example.org/phone", "1")
+	if got := e.archivedFrom(t, e.bob); got[0] {
+		t.Errorf("the new account archived with the removed account's preferences")
+	}
+}
