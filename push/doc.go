@@ -27,7 +27,7 @@
 // other sessions of the account (router.OnMessageDelivered: then to the
 // registrations no bound session enabled, the phone that is gone while
 // the desktop is online, as Prosody does; not for groupchat, and a user
-// found without registrations is not looked up again for a minute). A
+// found without registrations is not looked up again for up to a minute). A
 // session "enabled" a registration when it sent the enable; a client that
 // does not enable again at each login is seen as gone.
 //

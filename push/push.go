@@ -87,12 +87,18 @@ type Push struct {
 	ids     atomic.Uint64
 	prefix  string
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	sessions map[string]registration // full JID -> what that session enabled
 	pending  map[string]pendingPublish
-	none     map[string]time.Time // bare JID -> until when it is known to have no registration
-	held     map[string]*heldSet  // full JID -> messages notified while held
-	undo     func()
+	// none and noneOld hold the users (bare JIDs) known to have no
+	// registration, looked up for every delivered message: by generation
+	// rather than with a deadline per user, so that a lookup reads no
+	// clock. The worker retires none to noneOld, and forgets noneOld,
+	// every noneTTL/2: a user stays known for noneTTL at most.
+	none    map[string]struct{}
+	noneOld map[string]struct{}
+	held    map[string]*heldSet // full JID -> messages notified while held
+	undo    func()
 }
 
 // heldSet remembers the messages notified while held for one session, so
@@ -150,7 +156,7 @@ func New(store Store, opts Options) *Push {
 		jobs: make(chan job, opts.QueueSize), stop: make(chan struct{}), done: make(chan struct{}),
 		prefix:   "push-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sessions: make(map[string]registration), pending: make(map[string]pendingPublish),
-		none: make(map[string]time.Time), held: make(map[string]*heldSet)}
+		none: make(map[string]struct{}), noneOld: make(map[string]struct{}), held: make(map[string]*heldSet)}
 }
 
 // Name implements module.Module.
@@ -299,6 +305,7 @@ func (m *Push) enable(ctx context.Context, iq *module.IQ) (*xmppcore.Element, er
 	m.mu.Lock()
 	m.sessions[iq.From.String()] = registration{reg.Service, node}
 	delete(m.none, user.String())
+	delete(m.noneOld, user.String())
 	m.mu.Unlock()
 	m.log.Info("push enabled", "user", user.String(), "session", iq.From.String(), "service", reg.Service)
 	return nil, nil
@@ -388,17 +395,25 @@ func (m *Push) heldBefore(st *router.Stanza) bool {
 // Prosody does for such devices. Groupchat is left out: a room's traffic
 // would wake the phone for every message.
 func (m *Push) onDelivered(_ context.Context, st *router.Stanza, _ []router.Session) {
-	if st.To.Localpart() == "" || st.El.Attr("type") == "groupchat" || !Important(st.El) {
+	if st.To.Localpart() == "" || st.El.Attr("type") == "groupchat" || m.knownNone(st.To) || !Important(st.El) {
 		return
 	}
-	user := st.To.Bare()
-	m.mu.Lock()
-	until, known := m.none[user.String()]
-	m.mu.Unlock()
-	if known && time.Now().Before(until) {
-		return
+	m.queue(job{user: st.To.Bare(), unbound: true, msg: st.El})
+}
+
+// knownNone reports whether user (its bare JID) was found without
+// registrations lately. It allocates nothing: it runs for every message
+// delivered.
+func (m *Push) knownNone(user jid.JID) bool {
+	var buf [64]byte
+	key := router.AppendBare(buf[:0], user)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if _, ok := m.none[string(key)]; ok {
+		return true
 	}
-	m.queue(job{user: user, unbound: true, msg: st.El})
+	_, ok := m.noneOld[string(key)]
+	return ok
 }
 
 // queue hands a job to the worker without blocking.
@@ -412,14 +427,26 @@ func (m *Push) queue(j job) {
 
 func (m *Push) run() {
 	defer close(m.done)
+	expire := time.NewTicker(noneTTL / 2)
+	defer expire.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
 		case j := <-m.jobs:
 			m.notify(j)
+		case <-expire.C:
+			m.rotateNone()
 		}
 	}
+}
+
+// rotateNone retires the users known without registrations and forgets
+// those retired before.
+func (m *Push) rotateNone() {
+	m.mu.Lock()
+	m.noneOld, m.none = m.none, make(map[string]struct{})
+	m.mu.Unlock()
 }
 
 // notify publishes a notification about j.msg to the registrations j
@@ -447,7 +474,7 @@ func (m *Push) notify(j job) {
 		if len(m.none) >= maxNone {
 			clear(m.none)
 		}
-		m.none[j.user.String()] = time.Now().Add(noneTTL)
+		m.none[j.user.String()] = struct{}{}
 		m.mu.Unlock()
 		return
 	}

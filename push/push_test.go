@@ -480,3 +480,64 @@ func FuzzImportant(f *testing.F) {
 		}
 	})
 }
+
+// awaitKnownNone waits until the worker has found alice without
+// registrations.
+func (e *env) awaitKnownNone(t *testing.T) {
+	t.Helper()
+	alice := jid.MustParse("alice@example.org")
+	deadline := time.Now().Add(routertest.WaitTimeout)
+	for !e.m.knownNone(alice) {
+		if time.Now().After(deadline) {
+			t.Fatal("alice never known to have no registrations")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A user found without registrations is not looked up again for messages
+// delivered to another session until the worker has rotated that
+// knowledge out twice; enabling push in band forgets it at once.
+func TestKnownWithoutRegistrations(t *testing.T) {
+	e := setup(t, Options{IncludeSender: true})
+	alice := jid.MustParse("alice@example.org")
+	desktop := routertest.Bind(t, e.r, "alice@example.org/desktop")
+	e.r.Route(t.Context(), routertest.Stanza(t, desktop, `<presence/>`))
+	e.message(t, "first")
+	e.awaitKnownNone(t)
+
+	// A registration made behind the module's back (another process).
+	err := e.st.PutPushRegistration(t.Context(), host, "alice", storage.PushRegistration{Service: service, Node: "elsewhere"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.rotateNone()
+	if !e.m.knownNone(alice) {
+		t.Fatal("forgotten after one rotation")
+	}
+	e.m.rotateNone()
+	if e.m.knownNone(alice) {
+		t.Fatal("still known after two rotations")
+	}
+	e.message(t, "second")
+	if n := e.app.next().Child(NSPubSub, "pubsub").Child(NSPubSub, "publish").Attr("node"); n != "elsewhere" {
+		t.Errorf("pushed to %q, want the registration made elsewhere", n)
+	}
+
+	// Known again, and retired once: enabling forgets it in both
+	// generations.
+	if _, err := e.st.DeletePushRegistrations(t.Context(), host, "alice", service, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.message(t, "third")
+	e.awaitKnownNone(t)
+	e.m.rotateNone()
+	mustEnable(t, e, e.alice, service, "phone", "")
+	e.r.SessionEnded(t.Context(), e.alice) // the phone is gone
+	e.message(t, "fourth")
+	iq := e.app.next()
+	if n := iq.Child(NSPubSub, "pubsub").Child(NSPubSub, "publish").Attr("node"); n != "phone" {
+		t.Errorf("pushed to %q, want the phone", n)
+	}
+	desktop.Take()
+}
