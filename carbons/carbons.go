@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -36,6 +37,9 @@ type Carbons struct {
 	// allocation per message.
 	usersMu sync.RWMutex
 	users   map[string]*userState
+	// nUsers is len(users), read without the lock: while nobody has
+	// carbons enabled, a message costs no lookup at all.
+	nUsers atomic.Int64
 
 	mu            sync.Mutex
 	undoDelivered func()
@@ -63,6 +67,9 @@ func New() *Carbons { return &Carbons{users: make(map[string]*userState)} }
 // user returns the state of a user (a bare JID) with carbons enabled, or
 // nil.
 func (c *Carbons) user(j jid.JID) *userState {
+	if c.nUsers.Load() == 0 {
+		return nil
+	}
 	var buf [64]byte
 	key := router.AppendBare(buf[:0], j)
 	c.usersMu.RLock()
@@ -137,6 +144,7 @@ func (c *Carbons) enable(_ context.Context, iq *module.IQ) (*xmppcore.Element, e
 	if u == nil {
 		u = &userState{enabled: map[router.Session]struct{}{}}
 		c.users[key] = u
+		c.nUsers.Store(int64(len(c.users)))
 	}
 	u.mu.Lock()
 	u.enabled[s] = struct{}{}
@@ -171,6 +179,7 @@ func (c *Carbons) drop(s router.Session) {
 	delete(u.enabled, s)
 	if len(u.enabled) == 0 {
 		delete(c.users, key)
+		c.nUsers.Store(int64(len(c.users)))
 	}
 }
 
