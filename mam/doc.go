@@ -27,6 +27,13 @@
 // (carbons copy the message with it, as XEP-0313 §4 asks) and removed
 // before the message leaves: the addressee never sees it.
 //
+// Preferences are read through a cache, as both parties of every message
+// need them: a change made here applies at once, a user's entry is
+// forgotten when their last session ends (so an account removed and made
+// again does not keep the old one's choice), and a change made by another
+// process on the same database is seen within DefaultPrefsCacheTTL (the
+// cache is expired by generations from Start).
+//
 // Writes never wait on the routing path: entries go to a bounded queue
 // that one writer drains in batches (group commit). A full queue leaves a
 // message unarchived and without stanza-id, logged. A query or metadata
