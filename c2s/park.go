@@ -31,9 +31,6 @@ import (
 // parks. The read deadline fires that often, whatever the idle timeout.
 var parkAfter = 2 * time.Second
 
-// parkedSessions counts the parked sessions of all Servers.
-var parkedSessions atomic.Int64
-
 // parkList is the poller's record of parked sessions by token.
 type parkList struct {
 	mu     sync.Mutex
@@ -97,7 +94,6 @@ func (p *poller) park(c *conn, rc syscall.RawConn, wakeIn time.Duration) bool {
 	tok := p.next
 	p.parked[tok] = c
 	c.parkTok = tok
-	parkedSessions.Add(1)
 	if wakeIn > 0 {
 		if c.parkTimer == nil {
 			c.parkTimer = time.AfterFunc(wakeIn, func() { p.unpark(c) })
@@ -128,7 +124,6 @@ func (p *poller) takeLocked(tok uint64) *conn {
 	if c.parkTimer != nil {
 		c.parkTimer.Stop()
 	}
-	parkedSessions.Add(-1)
 	return c
 }
 
@@ -251,3 +246,14 @@ func (c *conn) resume(p *poller) {
 
 // isPark reports whether a read loop stopped to park.
 func isPark(err error) bool { return err == xmppcore.ErrPark }
+
+// ParkedCount returns the number of sessions whose reader is parked.
+func (s *Server) ParkedCount() int {
+	p := s.park.p.Load()
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
+}

@@ -6,8 +6,5 @@ import "time"
 // moments in any of them park and resume their readers.
 func init() { parkAfter = 100 * time.Millisecond }
 
-// ParkedSessions is the number of parked sessions of all Servers.
-func ParkedSessions() int64 { return parkedSessions.Load() }
-
 // ParkAfter is parkAfter, for tests that wait for a park.
 func ParkAfter() time.Duration { return parkAfter }
