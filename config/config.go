@@ -82,6 +82,12 @@ type C2S struct {
 	ResourceConflict      string        `toml:"resource_conflict"` // replace | refuse
 	MaxSessionsPerAccount int           `toml:"max_sessions_per_account"`
 	QueueSize             int           `toml:"queue_size"`
+	// Overload push-back: the socket receive buffer (0 = the kernel's
+	// autotuning) and the read rate of one connection in bytes per second
+	// (0 = unlimited), with its burst (0 = one second's worth).
+	ReceiveBuffer int `toml:"receive_buffer"`
+	ReadRate      int `toml:"read_rate"`
+	ReadBurst     int `toml:"read_burst"`
 	// XEP-0198 stream management.
 	SMResumeTimeout time.Duration `toml:"sm_resume_timeout"` // 0 = not resumable
 	SMMaxUnacked    int           `toml:"sm_max_unacked"`    // 0 = twice queue_size
@@ -311,6 +317,8 @@ func Default() *Config {
 			ResourceConflict:      "replace",
 			MaxSessionsPerAccount: 10,
 			QueueSize:             4096,
+			ReceiveBuffer:         16384,
+			ReadRate:              1 << 20,
 			SMResumeTimeout:       5 * time.Minute,
 		},
 		Auth: Auth{

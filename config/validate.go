@@ -71,6 +71,14 @@ func (c *Config) validate() errorList {
 	oneOf("c2s.resource_conflict", c.C2S.ResourceConflict, "replace", "refuse")
 	intRange("c2s.max_sessions_per_account", c.C2S.MaxSessionsPerAccount, 1, 1000)
 	intRange("c2s.queue_size", c.C2S.QueueSize, 16, 65536)
+	zeroOr := func(key string, v, lo, hi int) {
+		if v != 0 && (v < lo || v > hi) {
+			add(c.at(key, nil, "must be 0 or between %d and %d, got %d", lo, hi, v))
+		}
+	}
+	zeroOr("c2s.receive_buffer", c.C2S.ReceiveBuffer, 4096, 16<<20)
+	zeroOr("c2s.read_rate", c.C2S.ReadRate, 1024, 1<<30)
+	zeroOr("c2s.read_burst", c.C2S.ReadBurst, 4096, 1<<30)
 	durRange("c2s.sm_resume_timeout", c.C2S.SMResumeTimeout, 0, 24*time.Hour)
 	if c.C2S.SMMaxUnacked != 0 {
 		intRange("c2s.sm_max_unacked", c.C2S.SMMaxUnacked, 16, 1000000)

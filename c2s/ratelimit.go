@@ -1,0 +1,169 @@
+package c2s
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Per-connection read rate (c2s.read_rate), as ejabberd's shapers and
+// Prosody's mod_limits do it: a connection that has read more than its
+// rate allows (a burst aside) waits before its next read. Meanwhile its
+// bytes stay in the socket's receive buffer, whose window closes, so the
+// client's own writes block: the push-back reaches the flooder and nobody
+// else, and the reader time it no longer takes goes to the other
+// connections.
+
+// shapedListener gives every connection it accepts its own read rate.
+type shapedListener struct {
+	net.Listener
+	rate  int // bytes per second
+	burst int // bytes; 0: one second's worth
+}
+
+func (l *shapedListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newShapedConn(nc, l.rate, l.burst, time.Now()), nil
+}
+
+// bucket is a token bucket of bytes. Reads are paid after the fact (their
+// size is only known then), so the tokens may go negative: the debt is
+// waited out before the next read.
+type bucket struct {
+	rate   float64 // tokens per second
+	burst  float64 // most tokens kept
+	tokens float64
+	last   time.Time // of the last refill
+}
+
+func newBucket(rate, burst int, now time.Time) bucket {
+	if burst <= 0 {
+		burst = rate
+	}
+	return bucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+func (b *bucket) refill(now time.Time) {
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
+		b.last = now
+	}
+}
+
+// wait returns how long from now the bucket stays in debt.
+func (b *bucket) wait(now time.Time) time.Duration {
+	b.refill(now)
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// spend takes n tokens at now.
+func (b *bucket) spend(n int, now time.Time) {
+	b.refill(now)
+	b.tokens -= float64(n)
+}
+
+// shapedConn is a connection whose reads keep to a rate. Only the reader
+// (one goroutine at a time) calls Read; deadlines and Close may come from
+// anywhere, and they cut a pause short, so that Close still wakes a reader
+// at once and a read deadline still ends a read on time.
+type shapedConn struct {
+	net.Conn
+	b        bucket        // the reader's
+	timer    *time.Timer   // the reader's, for pauses
+	deadline atomic.Int64  // read deadline, unix ns; 0: none
+	closed   atomic.Bool   //
+	wake     chan struct{} // 1-buffered: a deadline was set, or Close
+}
+
+func newShapedConn(nc net.Conn, rate, burst int, now time.Time) *shapedConn {
+	return &shapedConn{Conn: nc, b: newBucket(rate, burst, now), wake: make(chan struct{}, 1)}
+}
+
+func (c *shapedConn) Read(p []byte) (int, error) {
+	if d := c.b.wait(time.Now()); d > 0 {
+		c.pause(d)
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.b.spend(n, time.Now())
+	}
+	return n, err
+}
+
+// pause waits d, or less when the read deadline comes first, a deadline
+// is set or the connection is closed meanwhile.
+func (c *shapedConn) pause(d time.Duration) {
+	select {
+	case <-c.wake: // from before this pause: the deadline below is current
+	default:
+	}
+	if c.closed.Load() {
+		return
+	}
+	if dl := c.deadline.Load(); dl != 0 {
+		d = min(d, time.Until(time.Unix(0, dl)))
+	}
+	if d <= 0 {
+		return
+	}
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d)
+	}
+	select {
+	case <-c.timer.C:
+	case <-c.wake:
+		c.timer.Stop()
+	}
+}
+
+func (c *shapedConn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *shapedConn) setDeadline(t time.Time) {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.deadline.Store(ns)
+	c.signal()
+}
+
+func (c *shapedConn) SetDeadline(t time.Time) error {
+	c.setDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *shapedConn) SetReadDeadline(t time.Time) error {
+	c.setDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *shapedConn) Close() error {
+	c.closed.Store(true)
+	c.signal()
+	return c.Conn.Close()
+}
+
+// SyscallConn gives the socket beneath, for what waits on it directly
+// (parked sessions, park.go): reads still go through Read.
+func (c *shapedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
