@@ -67,9 +67,14 @@ type LoadResult struct {
 	Window   int     `json:"window,omitempty"`
 	Duration float64 `json:"duration_s"`
 
-	Sent       int64   `json:"sent"`
-	SentRate   float64 `json:"sent_per_s"`
-	Late       int64   `json:"late_sends"`        // open loop: written more than 10 ms after their scheduled time
+	Sent     int64   `json:"sent"`
+	SentRate float64 `json:"sent_per_s"`
+	Late     int64   `json:"late_sends"` // open loop: written more than 10 ms after their scheduled time
+	// Open loop: what the schedule wanted sent during the run, and how
+	// much of it was still not written when the run ended (held back by
+	// the server's push-back, or by the tool); Sent is what was admitted.
+	Scheduled  int64   `json:"scheduled,omitempty"`
+	HeldBack   int64   `json:"held_back,omitempty"`
 	Skipped    int64   `json:"skipped,omitempty"` // not sent: the session was reconnecting
 	Stale      int64   `json:"stale,omitempty"`   // received but sent before this run (offline storage)
 	Expected   int64   `json:"expected"`
@@ -100,6 +105,7 @@ type loadRun struct {
 	lastDeliv   atomic.Int64 // unix ns
 	sent        atomic.Int64
 	late        atomic.Int64
+	heldBack    atomic.Int64
 	skipped     atomic.Int64
 	stale       atomic.Int64
 	since       int64 // unix ns: the run's start
@@ -158,6 +164,10 @@ func (l *loadRun) fill(lr *LoadResult, start time.Time, sendWall time.Duration, 
 	}
 	lr.Late = l.late.Load()
 	lr.Skipped = l.skipped.Load()
+	if lr.Mode == "open" {
+		lr.HeldBack = l.heldBack.Load()
+		lr.Scheduled = lr.Sent + lr.Skipped + int64(l.sendErr.Total()) + lr.HeldBack
+	}
 	lr.Stale = l.stale.Load()
 	lr.Expected = lr.Sent * int64(max(1, lr.Fanout))
 	lr.Delivered = l.delivered.Load()
@@ -202,7 +212,10 @@ func loadNotesFor(res *Result, lr *LoadResult) {
 // evenly. A worker that finds itself behind sends what is due at once
 // (open loop: nothing waits for the server); when ahead, it sleeps at
 // least 500 µs at a time, so that high rates are sent in small batches
-// instead of waking a goroutine for every item.
+// instead of waking a goroutine for every item. Sending stops at end:
+// what the schedule wanted before then and was not written (the writes
+// blocked: the server pushed back) is counted as held back, not sent late
+// after the run.
 func pacer(ctx context.Context, l *loadRun, rate float64, workers int, start, end time.Time, send func(w, k int, sched time.Time) error) {
 	var wg sync.WaitGroup
 	interval := time.Duration(float64(time.Second) * float64(workers) / rate)
@@ -213,6 +226,9 @@ func pacer(ctx context.Context, l *loadRun, rate float64, workers int, start, en
 			next := start.Add(time.Duration(float64(time.Second) * float64(w) / rate))
 			for k := 0; next.Before(end); {
 				now := time.Now()
+				if !now.Before(end) {
+					break
+				}
 				if d := next.Sub(now); d > 0 {
 					if !sleepCtx(ctx, max(d, 500*time.Microsecond)) {
 						return
@@ -234,10 +250,16 @@ func pacer(ctx context.Context, l *loadRun, rate float64, workers int, start, en
 						l.sent.Add(1)
 					}
 					next = next.Add(interval)
+					if k%16 == 15 && !time.Now().Before(end) {
+						break // a write blocked until the end
+					}
 				}
 				if ctx.Err() != nil {
 					return
 				}
+			}
+			if next.Before(end) {
+				l.heldBack.Add(int64((end.Sub(next) + interval - 1) / interval))
 			}
 		}()
 	}

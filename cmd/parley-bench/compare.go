@@ -144,7 +144,13 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		}},
 		{"overload (2× Parley's saturation): RSS peak / start", true, math.NaN(), "×", loadFig("chat-overload", func(r *Result) float64 { return r.Load.CPU.RSSGrowth })},
 		{"overload: admitted messages p99 latency", true, math.NaN(), "ms", loadFig("chat-overload", func(r *Result) float64 { return r.Load.Latency.P99 })},
-		{"overload: messages/s accepted (sent) of offered", false, math.NaN(), "/s", loadFig("chat-overload", func(r *Result) float64 { return r.Load.SentRate })},
+		{"overload: messages/s admitted (written by the tool) of the 2× offered", false, math.NaN(), "/s", loadFig("chat-overload", func(r *Result) float64 { return r.Load.SentRate })},
+		{"overload: % of the scheduled messages held back (push-back)", false, math.NaN(), "%", loadFig("chat-overload", func(r *Result) float64 {
+			if r.Load.Scheduled <= 0 {
+				return math.NaN()
+			}
+			return 100 * float64(r.Load.HeldBack) / float64(r.Load.Scheduled)
+		})},
 	}
 	header := "| figure |"
 	sep := "|---|"

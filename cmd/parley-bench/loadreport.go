@@ -11,6 +11,10 @@ func (lr *LoadResult) print(p func(string, ...any)) {
 	case "open":
 		p("load:          %s, open loop: %.0f %s/s offered, %d sent (%.0f/s achieved) from %d sessions over %.1f s, %d sent >10 ms late",
 			lr.Kind, lr.Offered, lr.Unit, lr.Sent, lr.SentRate, lr.Sessions, lr.Duration, lr.Late)
+		if lr.Scheduled > 0 {
+			p("admitted:      %d of %d scheduled written (%.1f%%), %d held back (not written by the end of the run: the server's push-back, or the tool)",
+				lr.Sent, lr.Scheduled, 100*float64(lr.Sent)/float64(lr.Scheduled), lr.HeldBack)
+		}
 	default:
 		p("load:          %s, closed loop: %d in flight per session, %d sent (%.0f/s) from %d sessions over %.1f s",
 			lr.Kind, lr.Window, lr.Sent, lr.SentRate, lr.Sessions, lr.Duration)

@@ -59,6 +59,7 @@ type Options struct {
 	JSON         string
 	Label        string
 	CPUProfile   string
+	Sockets      SocketOptions
 }
 
 func main() {
@@ -125,6 +126,8 @@ func commonFlags(fs *flag.FlagSet, o *Options) (addrs, sources, tlsMode *string,
 	fs.DurationVar(&o.MaxDuration, "max-duration", 15*time.Minute, "stop everything after this long")
 	fs.StringVar(&o.JSON, "json", "", "also write the result as JSON to this `file`")
 	fs.StringVar(&o.Label, "label", "", "free-form label for the result (server name, variant)")
+	fs.IntVar(&o.Sockets.SndBuf, "sndbuf", 0, "SO_SNDBUF of the client sockets in `bytes` (0: the kernel's autotuning, up to net.ipv4.tcp_wmem's maximum)")
+	fs.IntVar(&o.Sockets.NotSentLowat, "notsent-lowat", 0, "TCP_NOTSENT_LOWAT of the client sockets in `bytes`: a write blocks while this much is written and not yet sent, so that the tool, like a well-behaved client, feels the server's push-back instead of queueing megabytes in its own kernel buffer (0: the system's default)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the tool itself to this `file` (to see where its own CPU goes)")
 	return
 }
@@ -173,6 +176,9 @@ func (o *Options) finish(addrs, sources, tlsMode, pidfile string) error {
 	}
 	if o.Mech == "PLAIN" && o.TLS == Plaintext {
 		fmt.Fprintln(os.Stderr, "parley-bench: warning: PLAIN without TLS; most servers refuse it")
+	}
+	if err := o.Sockets.check(); err != nil {
+		return err
 	}
 	if pidfile != "" {
 		b, err := os.ReadFile(pidfile)
@@ -273,6 +279,9 @@ func runScenario(s Scenario, args []string, stdout, stderr io.Writer) int {
 		Concurrency: o.Concurrency,
 		ScramCache:  o.ScramCache,
 		ToolProcs:   runtime.GOMAXPROCS(0),
+
+		SndBuf:       o.Sockets.SndBuf,
+		NotSentLowat: o.Sockets.NotSentLowat,
 	}
 	if o.Ramp > 0 {
 		res.Ramp = o.Ramp.String()

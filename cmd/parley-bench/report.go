@@ -26,6 +26,9 @@ type Result struct {
 	Sources     []string  `json:"sources,omitempty"`
 	ScramCache  bool      `json:"scram_cache"`
 	ToolProcs   int       `json:"tool_gomaxprocs"`
+	// The client sockets' -sndbuf and -notsent-lowat (0: not set).
+	SndBuf       int `json:"sndbuf,omitempty"`
+	NotSentLowat int `json:"notsent_lowat,omitempty"`
 
 	Login  LoginResult  `json:"login"`
 	CPU    *CPUResult   `json:"cpu,omitempty"`

@@ -42,11 +42,12 @@ type Env struct {
 
 func newEnv(opt *Options, cc *ClientConfig, out io.Writer) *Env {
 	e := &Env{Opt: opt, Client: cc, Out: out}
+	control := opt.Sockets.control()
 	if len(opt.Sources) == 0 {
-		e.dialers = []*net.Dialer{{}}
+		e.dialers = []*net.Dialer{{Control: control}}
 	}
 	for _, ip := range opt.Sources {
-		e.dialers = append(e.dialers, &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}})
+		e.dialers = append(e.dialers, &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Control: control})
 	}
 	return e
 }
