@@ -57,20 +57,23 @@ func TestListenReceiveBuffer(t *testing.T) {
 
 func TestBucket(t *testing.T) {
 	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) func() time.Time { return func() time.Time { return t0.Add(d) } }
 	b := newBucket(1000, 0, t0) // burst: one second's worth
-	b.spend(1000, t0)
+	b.charge(1000, at(0))
 	if d := b.wait(t0); d != 0 {
 		t.Fatalf("within the burst: wait %v", d)
 	}
-	b.spend(500, t0)
+	b.charge(500, at(0))
 	if d := b.wait(t0); d != 500*time.Millisecond {
 		t.Fatalf("500 bytes over at 1000/s: wait %v, want 500ms", d)
 	}
 	if d := b.wait(t0.Add(500 * time.Millisecond)); d != 0 {
 		t.Fatalf("debt paid: wait %v", d)
 	}
+	// Within the tokens left, no clock is read.
+	b.charge(0, func() time.Time { t.Fatal("clock read within the rate"); return t0 })
 	// A long quiet spell refills no more than the burst.
-	b.spend(2500, t0.Add(time.Hour))
+	b.charge(2500, at(time.Hour))
 	if d := b.wait(t0.Add(time.Hour)); d != 1500*time.Millisecond {
 		t.Fatalf("after a quiet hour, 2500 bytes: wait %v, want 1.5s", d)
 	}
@@ -82,7 +85,7 @@ func TestShapedPauseInterrupted(t *testing.T) {
 	client, server := net.Pipe() // the client sends nothing: reads can only end by deadline or Close
 	defer client.Close()
 	sc := newShapedConn(server, 1024, 4096, time.Now())
-	sc.b.spend(1<<20, time.Now()) // some 17 minutes of debt
+	sc.b.charge(1<<20, time.Now) // some 17 minutes of debt
 	read := func() <-chan error {
 		done := make(chan error, 1)
 		go func() { _, err := sc.Read(make([]byte, 10)); done <- err }()

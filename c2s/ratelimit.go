@@ -64,9 +64,12 @@ func (b *bucket) wait(now time.Time) time.Duration {
 	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
-// spend takes n tokens at now.
-func (b *bucket) spend(n int, now time.Time) {
-	b.refill(now)
+// charge takes n tokens. Only a read that runs into debt needs the time,
+// to refill first: within its rate, a connection reads no clock.
+func (b *bucket) charge(n int, now func() time.Time) {
+	if b.tokens < float64(n) {
+		b.refill(now())
+	}
 	b.tokens -= float64(n)
 }
 
@@ -88,12 +91,14 @@ func newShapedConn(nc net.Conn, rate, burst int, now time.Time) *shapedConn {
 }
 
 func (c *shapedConn) Read(p []byte) (int, error) {
-	if d := c.b.wait(time.Now()); d > 0 {
-		c.pause(d)
+	if c.b.tokens < 0 {
+		if d := c.b.wait(time.Now()); d > 0 {
+			c.pause(d)
+		}
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.b.spend(n, time.Now())
+		c.b.charge(n, time.Now)
 	}
 	return n, err
 }
