@@ -20,7 +20,8 @@
 #   CHAT_RATE     msg/s of the fixed-rate run                    [1000 / 2000]
 #   CHAT_SECONDS  length of each chat run                        [5 / 20]
 #   WINDOW        messages in flight per session for saturation  [16]
-#   OVERLOAD_SECONDS  length of the overload run                 [10 / 30]
+#   OVERLOAD_SECONDS  length of the overload run                 [30]
+#   NOTSENT_LOWAT the tool's TCP_NOTSENT_LOWAT in the overload run, bytes [16384]
 #   MUC_COUNT     occupants of the room                          [200 / 1000]
 #   MUC_RATE      groupchat messages/s offered (× occupants = deliveries/s) [100 / 60]
 #   MUC_SECONDS   [5 / 10]
@@ -37,7 +38,7 @@ set -euo pipefail
 NAME=compare
 MODE=${MODE:-quick}
 case $MODE in
-quick) d_idle=500 d_tls=500 d_chat=100 d_rate=1000 d_secs=5 d_over=10 d_muc=200 d_mrate=100 d_msecs=5 d_hold=15s d_settle=8s d_max=1800 ;;
+quick) d_idle=500 d_tls=500 d_chat=100 d_rate=1000 d_secs=5 d_over=30 d_muc=200 d_mrate=100 d_msecs=5 d_hold=15s d_settle=8s d_max=1800 ;;
 full) d_idle=10000 d_tls=5000 d_chat=200 d_rate=2000 d_secs=20 d_over=30 d_muc=1000 d_mrate=60 d_msecs=10 d_hold=30s d_settle=10s d_max=5400 ;;
 *) echo "MODE must be quick or full" >&2; exit 2 ;;
 esac
@@ -49,6 +50,7 @@ CHAT_RATE=${CHAT_RATE:-$d_rate}
 CHAT_SECONDS=${CHAT_SECONDS:-$d_secs}
 WINDOW=${WINDOW:-16}
 OVERLOAD_SECONDS=${OVERLOAD_SECONDS:-$d_over}
+NOTSENT_LOWAT=${NOTSENT_LOWAT:-16384}
 MUC_COUNT=${MUC_COUNT:-$d_muc}
 MUC_RATE=${MUC_RATE:-$d_mrate}
 MUC_SECONDS=${MUC_SECONDS:-$d_msecs}
@@ -140,7 +142,7 @@ bench() {
 	timeout --kill-after=10 900 "${PIN_TOOL[@]}" "$BENCH" "$scenario" -addr "$ADDR" -domain "$DOMAIN" \
 		-password "$PASSWORD" -source "$SOURCES" -pid "$SERVER_PID" -label "$s $run" \
 		-json "$RESULTS/$s-$run.json" -max-duration 14m "$@" >"$RESULTS/$s-$run.txt" 2>&1 || log "$s $run: parley-bench exited with $?"
-	grep -E '^(logins|latency|deliveries|load|CPU|server RSS|NOTE|error|send error|recv error|dropped|room|memory)' "$RESULTS/$s-$run.txt" |
+	grep -E '^(logins|latency|deliveries|load|admitted|CPU|server RSS|NOTE|error|send error|recv error|dropped|room|memory)' "$RESULTS/$s-$run.txt" |
 		sed "s/^/    $s $run: /" >&2 || true
 }
 
@@ -181,7 +183,11 @@ for s in $SERVERS; do
 	half=$(awk -v r="$ref" 'BEGIN{printf "%d", r/2}')
 	twice=$(awk -v r="$ref" 'BEGIN{printf "%d", r*2}')
 	bench "$s" chat-half chat "${common[@]}" -rate "$half" -duration "${CHAT_SECONDS}s"
-	bench "$s" chat-overload chat "${common[@]}" -rate "$twice" -duration "${OVERLOAD_SECONDS}s" -drain 30s
+	# The same well-behaved client for every server: little unsent data in
+	# its own socket buffer, so that a server's push-back holds its writes
+	# back instead of megabytes queueing on the tool's side.
+	bench "$s" chat-overload chat "${common[@]}" -rate "$twice" -duration "${OVERLOAD_SECONDS}s" -drain 30s \
+		-notsent-lowat "$NOTSENT_LOWAT"
 	bench "$s" muc muc-fanout -tls plaintext -mech SCRAM-SHA-256 -count "$MUC_COUNT" -concurrency 50 \
 		-senders 10 -rate "$MUC_RATE" -duration "${MUC_SECONDS}s" -drain 15s
 	stop_server
