@@ -223,7 +223,7 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 			target = "< 20 ms"
 		case strings.Contains(f.name, "RSS peak"):
 			target = "≤ 2"
-		case strings.Contains(f.name, "admitted"):
+		case strings.Contains(f.name, "admitted messages p99"):
 			target = "< 1,000 ms"
 		}
 		fmt.Fprintln(stdout, line+" "+target+" |")
