@@ -22,6 +22,12 @@
 // storage through the router. XEP-0352 client state indication (csi.go)
 // holds back presence and chat states while the client is inactive.
 //
+// Under overload it pushes back instead of queueing (listen.go,
+// ratelimit.go): the TCP listeners' sockets have a fixed receive buffer, so
+// what a client sends faster than the server reads stays short and then
+// blocks the client's writes, and each connection is read at most at its
+// read rate, so that one flooding client cannot take everyone's reader time.
+//
 // It does not use mellium's negotiator, SASL server, bind feature or Serve
 // loop (see shared/research/mellium.md for their defects); it uses mellium's
 // jid for addresses and its stream and stanza error values.
