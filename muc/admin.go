@@ -364,7 +364,8 @@ func (r *room) affiliationsChanged(ctx context.Context, changes []affChange, act
 			case newAff != o.aff:
 				// The role that comes with the new affiliation (§5.1.3).
 				wasVisible := r.broadcasts(o.role)
-				o.aff, o.role = newAff, r.defaultRole(newAff)
+				o.aff = newAff
+				r.assignRole(o, r.defaultRole(newAff))
 				o.invalidate()
 				r.announce(o, wasVisible, nil)
 			}
@@ -434,7 +435,7 @@ func (r *room) kick(ctx context.Context, o *occupant, actor *occupant, reason st
 // everyone (§8.3, §8.4, §9.6, §9.7).
 func (r *room) setRole(o *occupant, rl role, actor *occupant, reason string) {
 	wasVisible := r.broadcasts(o.role)
-	o.role = rl
+	r.assignRole(o, rl)
 	o.invalidate()
 	r.announce(o, wasVisible, func(it *xmppcore.Element) {
 		it.SetAttr("nick", o.nick)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stream"
@@ -150,4 +152,98 @@ func BenchmarkJoin(b *testing.B) {
 		rt.Route(ctx, &router.Stanza{El: join, From: s.j, To: to, Origin: s})
 		rt.Route(ctx, &router.Stanza{El: leave, From: s.j, To: to, Origin: s})
 	}
+}
+
+// BenchmarkJoinRoom joins n occupants into a fresh room one by one through
+// the router (each a bound session that drops what it gets), then makes
+// them all leave: a mass arrival and a mass departure. It reports the cost
+// per join and per leave (ns and allocations). Without the large-room
+// policy every join and leave is O(n) by the protocol (presence to and from
+// everyone); with it (large_room = 1, as bench/muc-fanout.sh runs) only
+// the owner's presence is broadcast, and a join or leave must cost the
+// same at any size.
+func BenchmarkJoinRoom(b *testing.B) {
+	for _, large := range []bool{true, false} {
+		for _, n := range []int{100, 1000, 5000} {
+			if !large && n > 1000 && testing.Short() {
+				continue
+			}
+			b.Run(fmt.Sprintf("large=%v/occupants=%d", large, n), func(b *testing.B) {
+				benchJoinRoom(b, n, large)
+			})
+		}
+	}
+}
+
+func benchJoinRoom(b *testing.B, n int, large bool) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "parley.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	rt := router.New(router.Config{Hosts: []string{host}})
+	reg := module.NewRegistry(module.Env{Router: rt, Logger: slog.New(slog.DiscardHandler)})
+	opts := Options{MaxOccupants: n + 10}
+	if large {
+		opts.LargeRoom = 1
+	}
+	m := New(st, opts)
+	if err := reg.Add(m); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { reg.Stop(context.Background()) })
+	sessions := make([]*discardSession, n)
+	for i := range sessions {
+		sessions[i] = &discardSession{j: jid.MustParse(fmt.Sprintf("u%d@example.org/r", i))}
+		if _, err := rt.Bind(sessions[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	route := func(s *discardSession, to jid.JID, raw string) {
+		el := routertest.Parse(b, raw)
+		el.SetAttr("from", s.j.String())
+		el.SetAttr("to", to.String())
+		rt.Route(ctx, &router.Stanza{El: el, From: s.j, To: to, Origin: s})
+	}
+	var joinNs, leaveNs, joinAllocs, leaveAllocs float64
+	var ms runtime.MemStats
+	mallocs := func() uint64 { runtime.ReadMemStats(&ms); return ms.Mallocs }
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprintf("room%d", i)
+		roomJID := jid.MustParse(name + "@" + svcJID)
+		occ := make([]jid.JID, n)
+		for k := range occ {
+			occ[k], _ = roomJID.WithResource(fmt.Sprintf("u%d", k))
+		}
+		// The owner creates the room, instant.
+		route(sessions[0], occ[0], `<presence><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		route(sessions[0], roomJID, `<iq type='set' id='c'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`)
+		m.drains.Wait()
+		a0, t0 := mallocs(), time.Now()
+		for k := 1; k < n; k++ {
+			route(sessions[k], occ[k], `<presence><x xmlns='http://jabber.org/protocol/muc'><history maxchars='0'/></x></presence>`)
+		}
+		m.drains.Wait()
+		t1 := time.Now()
+		a1 := mallocs()
+		for k := 1; k < n; k++ {
+			route(sessions[k], occ[k], `<presence type='unavailable'/>`)
+		}
+		m.drains.Wait()
+		t2 := time.Now()
+		a2 := mallocs()
+		joinNs += float64(t1.Sub(t0).Nanoseconds()) / float64(n-1)
+		leaveNs += float64(t2.Sub(t1).Nanoseconds()) / float64(n-1)
+		joinAllocs += float64(a1-a0) / float64(n-1)
+		leaveAllocs += float64(a2-a1) / float64(n-1)
+		route(sessions[0], occ[0], `<presence type='unavailable'/>`)
+		m.drains.Wait()
+	}
+	runs := float64(b.N)
+	b.ReportMetric(joinNs/runs, "ns/join")
+	b.ReportMetric(leaveNs/runs, "ns/leave")
+	b.ReportMetric(joinAllocs/runs, "allocs/join")
+	b.ReportMetric(leaveAllocs/runs, "allocs/leave")
 }

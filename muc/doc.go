@@ -85,9 +85,15 @@
 // 'from', the payload shared) and queued with a snapshot of the room's
 // recipients, which is a copy-on-write slice: taking it is O(1) under the
 // lock. Delivery makes a shallow clone per recipient that only adds 'to'.
-// Presence of an occupant is likewise built once per variant (with or
-// without real JIDs) and cached until it changes, so a join costs O(n):
-// the newcomer's presence to n occupants and n presences to the newcomer.
+// Each session knows its index in that slice, so a leave swaps the last
+// entry into its place: in place when no snapshot is out, else after one
+// copy (paid for by the fan-out that took the snapshot), so leaves are
+// O(1) amortized and a mass departure is linear. Presence of an occupant
+// is likewise built once per variant (with or without real JIDs) and
+// cached until it changes, and occupants are indexed by role, so a join
+// costs what it sends: the newcomer's presence to the n occupants and n
+// presences to the newcomer, or, in a large room (below), only those of
+// the broadcast roles, whatever the room's size.
 //
 // # Overload policy for very large rooms
 //

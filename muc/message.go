@@ -82,7 +82,7 @@ func (r *room) groupchat(ctx context.Context, st *router.Stanza, s *occSession) 
 	if historic(st.El) {
 		r.history.add(histEntry{el: el, from: o.jid, at: r.svc.m.now()})
 	}
-	r.fanout(el, o.jid, r.recips)
+	r.fanout(el, o.jid, r.everyone())
 }
 
 // reflect builds the message template of o from a client message: from
@@ -144,7 +144,7 @@ func (r *room) changeSubject(ctx context.Context, st *router.Stanza, o *occupant
 		r.errorTo(st, errInternal)
 		return
 	}
-	r.fanout(r.reflect(st.El, o, true), o.jid, r.recips)
+	r.fanout(r.reflect(st.El, o, true), o.jid, r.everyone())
 }
 
 // privateMessage relays a message from an occupant to another (§7.5).

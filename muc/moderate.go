@@ -58,7 +58,7 @@ func (r *room) moderate(ctx context.Context, st *router.Stanza, q *xmppcore.Elem
 	}
 	msg := xmppcore.New("", xmppcore.Message, "from", r.jidStr, "type", "groupchat", "id", newID()).
 		Append(withReason(xmppcore.New(NSRetract, "retract", "id", id)))
-	r.fanout(msg, r.jid, r.recips)
+	r.fanout(msg, r.jid, r.everyone())
 	r.resultTo(st, nil)
 }
 

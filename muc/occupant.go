@@ -42,6 +42,7 @@ type occSession struct {
 	occ  *occupant
 	full jid.JID
 	rc   recipient
+	idx  int // in room.recips
 	// pres is the session's last available presence from its client,
 	// without what only the service may say (muc#user, occupant-id).
 	pres *xmppcore.Element

@@ -446,7 +446,7 @@ func (r *room) notifyConfig(prev, next RoomConfig) {
 	}
 	el := xmppcore.New("", xmppcore.Message, "from", r.jidStr, "type", "groupchat", "id", newID()).
 		Append(statusCodes(xmppcore.New(NSUser, "x"), codes...))
-	r.fanout(el, r.jid, r.recips)
+	r.fanout(el, r.jid, r.everyone())
 }
 
 func configEqual(a, b RoomConfig) bool {
@@ -492,7 +492,5 @@ func (r *room) destroy(ctx context.Context, st *router.Stanza, d *xmppcore.Eleme
 	r.resultTo(st, nil)
 	r.dropArchive() // §10.9: the room is gone for good, its archive too
 	r.destroyed()
-	r.occupants = map[string]*occupant{}
-	r.bySession = map[string]*occSession{}
-	r.recips = nil
+	r.clearOccupants()
 }

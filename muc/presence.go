@@ -183,10 +183,30 @@ func (r *room) maxUsers() int { return clampMax(r.cfg.MaxUsers, r.svc.m.opts.Max
 func (r *room) newOccupant(nick string, user jid.JID, rl role) *occupant {
 	oj, _ := r.jid.WithResource(nick)
 	bare := user.Bare()
-	o := &occupant{nick: nick, jid: oj, jidStr: oj.String(), bare: bare, bareStr: bare.String(), role: rl,
+	o := &occupant{nick: nick, jid: oj, jidStr: oj.String(), bare: bare, bareStr: bare.String(),
 		aff: r.affOf(user), id: r.occupantID(bare.String())}
 	r.occupants[nick] = o
+	r.assignRole(o, rl)
 	return o
+}
+
+// assignRole gives o the role rl, keeping byRole in step.
+func (r *room) assignRole(o *occupant, rl role) {
+	if set := r.byRole[o.role]; set != nil {
+		delete(set, o)
+	}
+	o.role = rl
+	if r.byRole[rl] == nil {
+		r.byRole[rl] = make(map[*occupant]struct{})
+	}
+	r.byRole[rl][o] = struct{}{}
+}
+
+// everyone is the recipients of a fan-out to every session: a snapshot
+// the caller hands to fanout, which the room will not change in place.
+func (r *room) everyone() []recipient {
+	r.recipsShared = true
+	return r.recips
 }
 
 // addSession makes s an in-room session of its occupant, and the one whose
@@ -197,25 +217,49 @@ func (r *room) addSession(s *occSession) {
 	o.current = s
 	o.invalidate()
 	r.bySession[s.rc.str] = s
+	// Appending writes past the end of every snapshot: it may share the
+	// array with them.
+	s.idx = len(r.recips)
 	r.recips = append(r.recips, s.rc)
 	r.svc.addSession(s.rc.str, r)
+}
+
+// dropRecipient takes s out of recips in O(1) amortized: the last entry
+// moves into its place, in place unless a snapshot may be out (then the
+// slice is copied once, and the snapshots keep the old one), and the
+// slice is reallocated smaller when a mass departure left it mostly
+// empty.
+func (r *room) dropRecipient(s *occSession) {
+	n := len(r.recips)
+	if r.recipsShared || (cap(r.recips) > 64 && 4*n < cap(r.recips)) {
+		r.recips = append(make([]recipient, 0, max(2*n, 8)), r.recips...)
+		r.recipsShared = false
+	}
+	last := n - 1
+	if s.idx != last {
+		moved := r.recips[last]
+		r.recips[s.idx] = moved
+		r.bySession[moved.str].idx = s.idx
+	}
+	r.recips[last] = recipient{} // let the session's JID go
+	r.recips = r.recips[:last]
+}
+
+// clearOccupants forgets every occupant and session, when the room ends.
+func (r *room) clearOccupants() {
+	r.occupants = map[string]*occupant{}
+	r.bySession = map[string]*occSession{}
+	r.byRole = [roleModerator + 1]map[*occupant]struct{}{}
+	r.recips, r.recipsShared = nil, false
 }
 
 // removeSession takes s out of the room; the occupant goes when it was
 // its last session. It reports whether the occupant went.
 func (r *room) removeSession(s *occSession) (gone bool) {
 	o := s.occ
+	r.dropRecipient(s)
 	delete(r.bySession, s.rc.str)
 	r.svc.dropSession(s.rc.str, r)
-	// Copy, never shrink in place: fan-outs being delivered hold the old
-	// slice.
-	recips := make([]recipient, 0, len(r.recips))
-	for _, rc := range r.recips {
-		if rc.str != s.rc.str {
-			recips = append(recips, rc)
-		}
-	}
-	r.recips = recips
 	for i, os := range o.sessions {
 		if os == s {
 			o.sessions = append(o.sessions[:i:i], o.sessions[i+1:]...)
@@ -230,21 +274,29 @@ func (r *room) removeSession(s *occSession) (gone bool) {
 		return false
 	}
 	delete(r.occupants, o.nick)
+	delete(r.byRole[o.role], o)
 	if len(r.occupants) == 0 {
 		r.idleSince = r.svc.m.now()
 	}
 	return true
 }
 
-// sendRoster queues the presence of every other visible occupant to s.
+// sendRoster queues the presence of every other visible occupant to s. It
+// walks only the roles whose presence is broadcast: in a large room, the
+// moderators.
 func (r *room) sendRoster(self *occupant, s *occSession) {
-	for _, o := range r.occupants {
-		if o == self || !r.broadcasts(o.role) {
+	for rl, set := range r.byRole {
+		if len(set) == 0 || !r.broadcasts(role(rl)) {
 			continue
 		}
-		el := r.cachedPresence(o, self.role).ShallowClone()
-		el.Attrs = append(el.Attrs, xmppcore.Attr{Local: "to", Value: s.rc.str})
-		r.outq = append(r.outq, delivery{el: el, from: o.jid, one: s.rc})
+		for o := range set {
+			if o == self {
+				continue
+			}
+			el := r.cachedPresence(o, self.role).ShallowClone()
+			el.Attrs = append(el.Attrs, xmppcore.Attr{Local: "to", Value: s.rc.str})
+			r.outq = append(r.outq, delivery{el: el, from: o.jid, one: s.rc})
+		}
 	}
 }
 
@@ -444,10 +496,8 @@ func (r *room) shutdown() {
 			r.send(r.presenceOf(o, nil, "unavailable", item, statusShutdown, statusSelf), o.jid, s.rc)
 		}
 	}
-	r.occupants = map[string]*occupant{}
-	r.recips = nil
 	r.destroyed()
-	r.bySession = map[string]*occSession{}
+	r.clearOccupants()
 }
 
 // stamp formats t as a XEP-0082 DateTime in UTC.

@@ -117,9 +117,22 @@ type room struct {
 
 	occupants map[string]*occupant   // by nickname
 	bySession map[string]*occSession // by real full JID
-	recips    []recipient            // every session; replaced, never changed in place
-	history   history
-	idleSince time.Time
+	// byRole holds the occupants of each role, so that a newcomer's
+	// roster walks only the roles whose presence is broadcast: in a large
+	// room a join costs the moderators, not everyone.
+	byRole [roleModerator + 1]map[*occupant]struct{}
+	// recips is every session (each occSession knows its index), in no
+	// particular order. Fan-outs take it as a snapshot (everyone) and
+	// keep the slice while delivering, so recipsShared says that one may
+	// be out: a removal then copies it first, once; otherwise it swaps
+	// the last entry into the hole in place. Appending never touches what
+	// a snapshot sees. A leave is O(1) amortized: at most one copy per
+	// snapshot, and a snapshot is taken for a fan-out to everyone, which
+	// is O(n) already.
+	recips       []recipient
+	recipsShared bool
+	history      history
+	idleSince    time.Time
 
 	pending pendingIQs  // IQs relayed between occupants
 	regs    regRequests // registrations awaiting approval (register.go)
