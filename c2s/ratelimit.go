@@ -3,6 +3,7 @@ package c2s
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -81,6 +82,7 @@ type shapedConn struct {
 	net.Conn
 	b        bucket        // the reader's
 	timer    *time.Timer   // the reader's, for pauses
+	behind   bool          // the reader's: the last read filled its buffer
 	deadline atomic.Int64  // read deadline, unix ns; 0: none
 	closed   atomic.Bool   //
 	wake     chan struct{} // 1-buffered: a deadline was set, or Close
@@ -91,12 +93,22 @@ func newShapedConn(nc net.Conn, rate, burst int, now time.Time) *shapedConn {
 }
 
 func (c *shapedConn) Read(p []byte) (int, error) {
+	if c.behind {
+		// The last read filled the buffer: the client sends faster than
+		// this reader routes. Let the goroutines that are ready run first
+		// (the writers of the sessions it routed to, the other readers)
+		// instead of reading on for the rest of the time slice: a reader
+		// that never waits for input would otherwise fill outbound
+		// queues faster than one core drains them.
+		runtime.Gosched()
+	}
 	if c.b.tokens < 0 {
 		if d := c.b.wait(time.Now()); d > 0 {
 			c.pause(d)
 		}
 	}
 	n, err := c.Conn.Read(p)
+	c.behind = n == len(p)
 	if n > 0 {
 		c.b.charge(n, time.Now)
 	}
