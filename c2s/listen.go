@@ -18,7 +18,9 @@ import (
 // closes and the client's writes block, which is the push-back. The
 // per-connection read rate (Config.ReadRate, ratelimit.go) is the other
 // half: one flooding client is read no faster than its share, so that it
-// cannot take the reader time of everyone else.
+// cannot take the reader time of everyone else; and a reader that is
+// behind its client yields between reads, so that on a busy core the
+// writers it feeds keep up with it.
 
 // listen binds addr for client streams with the socket options of the
 // configuration.
@@ -53,10 +55,8 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 				"addr", l.Addr().String(), "configured", n, "got", got)
 		}
 	}
-	if s.cfg.ReadRate > 0 {
-		l = &shapedListener{Listener: l, rate: s.cfg.ReadRate, burst: s.cfg.ReadBurst}
-	}
-	return l, nil
+	// Always: the reads also yield when the client is ahead (ratelimit.go).
+	return &shapedListener{Listener: l, rate: s.cfg.ReadRate, burst: s.cfg.ReadBurst}, nil
 }
 
 // receiveBuffer reads back the receive buffer size of a listener's or a

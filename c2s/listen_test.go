@@ -42,7 +42,7 @@ func TestListenReceiveBuffer(t *testing.T) {
 		{ReceiveBuffer: 8192, ReadRate: 1 << 20}, // through the shaped connection
 	} {
 		nc := accepted(t, cfg)
-		if _, shaped := nc.(*shapedConn); shaped != (cfg.ReadRate > 0) {
+		if _, shaped := nc.(*shapedConn); !shaped {
 			t.Errorf("ReadRate %d: accepted a %T", cfg.ReadRate, nc)
 		}
 		got, err := receiveBuffer(nc)
@@ -72,6 +72,12 @@ func TestBucket(t *testing.T) {
 	}
 	// Within the tokens left, no clock is read.
 	b.charge(0, func() time.Time { t.Fatal("clock read within the rate"); return t0 })
+	// Without a rate, reads never wait nor read the clock.
+	u := newBucket(0, 0, t0)
+	u.charge(1<<30, func() time.Time { t.Fatal("clock read without a rate"); return t0 })
+	if u.tokens < 0 {
+		t.Fatal("no rate, yet in debt")
+	}
 	// A long quiet spell refills no more than the burst.
 	b.charge(2500, at(time.Hour))
 	if d := b.wait(t0.Add(time.Hour)); d != 1500*time.Millisecond {

@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"errors"
+	"math"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -20,7 +21,7 @@ import (
 // shapedListener gives every connection it accepts its own read rate.
 type shapedListener struct {
 	net.Listener
-	rate  int // bytes per second
+	rate  int // bytes per second; 0: unlimited
 	burst int // bytes; 0: one second's worth
 }
 
@@ -43,6 +44,10 @@ type bucket struct {
 }
 
 func newBucket(rate, burst int, now time.Time) bucket {
+	if rate <= 0 {
+		// No limit: the tokens never run out.
+		return bucket{rate: 1, burst: math.Inf(1), tokens: math.Inf(1), last: now}
+	}
 	if burst <= 0 {
 		burst = rate
 	}
