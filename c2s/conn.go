@@ -305,23 +305,11 @@ func (c *conn) tlsVersion() string {
 }
 
 func (c *conn) startTLS(direct bool) error {
-	base := c.srv.baseTLS()
-	cfg := base.Clone()
-	if direct {
-		cfg.NextProtos = []string{"xmpp-client"}
-	}
-	// Remember which certificate this connection was given: SCRAM's
-	// tls-server-end-point binding hashes it.
-	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		cert, err := base.GetCertificate(hello)
-		if err == nil && cert != nil {
-			c.servedLeaf = cert.Leaf
-			if c.servedLeaf == nil && len(cert.Certificate) > 0 {
-				c.servedLeaf, _ = x509.ParseCertificate(cert.Certificate[0])
-			}
-		}
-		return cert, err
-	}
+	cfg := c.srv.tlsConfig(direct)
+	// The shared GetCertificate records the certificate served to this
+	// connection: SCRAM's tls-server-end-point binding hashes it.
+	c.srv.handshakes.Store(c.nc, c)
+	defer c.srv.handshakes.Delete(c.nc)
 	tc := tls.Server(c.nc, cfg)
 	_ = c.nc.SetDeadline(c.deadline)
 	if err := tc.Handshake(); err != nil {
@@ -332,6 +320,46 @@ func (c *conn) startTLS(direct bool) error {
 	c.c = tc
 	c.secure = true
 	return nil
+}
+
+// tlsConfig returns the configuration shared by all the handshakes on
+// STARTTLS or on direct TLS (with ALPN "xmpp-client"): nothing is cloned
+// per connection.
+func (s *Server) tlsConfig(direct bool) *tls.Config {
+	base := s.baseTLS()
+	s.tlsMu.Lock()
+	defer s.tlsMu.Unlock()
+	if s.tlsShared[0] == nil {
+		cfg := base.Clone() // with the ticket keys set in baseTLS
+		cfg.GetCertificate = s.getCertificate
+		d := cfg.Clone()
+		d.NextProtos = []string{"xmpp-client"}
+		s.tlsShared = [2]*tls.Config{cfg, d}
+	}
+	if direct {
+		return s.tlsShared[1]
+	}
+	return s.tlsShared[0]
+}
+
+// getCertificate is the base configuration's, remembering which leaf the
+// connection handshaking (Server.handshakes) was given.
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s.tlsMu.Lock()
+	base := s.tlsBase
+	s.tlsMu.Unlock()
+	cert, err := base.GetCertificate(hello)
+	if err != nil || cert == nil {
+		return cert, err
+	}
+	if v, ok := s.handshakes.Load(hello.Conn); ok {
+		c := v.(*conn) // on the goroutine running the handshake
+		c.servedLeaf = cert.Leaf
+		if c.servedLeaf == nil && len(cert.Certificate) > 0 {
+			c.servedLeaf, _ = x509.ParseCertificate(cert.Certificate[0])
+		}
+	}
+	return cert, nil
 }
 
 func (c *conn) newReader() {

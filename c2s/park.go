@@ -102,6 +102,14 @@ func (p *poller) park(c *conn, rc syscall.RawConn, wakeIn time.Duration) bool {
 		}
 	}
 	p.mu.Unlock()
+	if c.closing.Load() {
+		// Closed while parking: Close looked for a parked reader before
+		// this one was recorded (or finds it and resumes it).
+		p.mu.Lock()
+		mine := p.takeLocked(tok) != nil
+		p.mu.Unlock()
+		return !mine
+	}
 	if err := p.watch(rc, tok); err != nil {
 		// The socket was closed meanwhile: the read will tell.
 		p.mu.Lock()

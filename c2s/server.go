@@ -102,11 +102,13 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 
-	// tlsBase is cloned for every connection. Its session ticket keys are
-	// set explicitly, because clones of a config that never ran a
-	// handshake would each make their own and no session could resume.
+	// tlsBase is cloned once for each kind of listener (tlsShared). Its
+	// session ticket keys are set explicitly, on the clones too, so that
+	// sessions resume on either.
 	tlsMu              sync.Mutex
 	tlsBase            *tls.Config
+	tlsShared          [2]*tls.Config // STARTTLS, direct TLS (conn.go tlsConfig)
+	handshakes         sync.Map       // net.Conn → *conn during its TLS handshake
 	stopTicketRotation chan struct{}
 	prevTicketKey      *[32]byte
 
@@ -179,6 +181,11 @@ func (s *Server) rotateTicketKeysLocked() {
 		keys = append(keys, *s.prevTicketKey)
 	}
 	s.tlsBase.SetSessionTicketKeys(keys)
+	for _, cfg := range s.tlsShared {
+		if cfg != nil {
+			cfg.SetSessionTicketKeys(keys)
+		}
+	}
 	s.prevTicketKey = &k
 }
 
