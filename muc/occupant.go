@@ -115,6 +115,8 @@ func (r *room) presenceOf(o *occupant, base *xmppcore.Element, typ string, item 
 func (r *room) seesJIDs(rl role) bool { return r.cfg.WhoisAnyone || rl == roleModerator }
 
 // cachedPresence returns o's presence as a recipient with role rl sees it.
+// It goes to many (every newcomer, every occupant), unchanged until
+// invalidated: its content is serialized once.
 func (r *room) cachedPresence(o *occupant, rl role) *xmppcore.Element {
 	var base *xmppcore.Element
 	if o.current != nil {
@@ -123,11 +125,13 @@ func (r *room) cachedPresence(o *occupant, rl role) *xmppcore.Element {
 	if r.seesJIDs(rl) {
 		if o.presFull == nil {
 			o.presFull = r.presenceOf(o, base, "", r.itemFor(o, true))
+			o.presFull.ShareContent()
 		}
 		return o.presFull
 	}
 	if o.presAnon == nil {
 		o.presAnon = r.presenceOf(o, base, "", r.itemFor(o, false))
+		o.presAnon.ShareContent()
 	}
 	return o.presAnon
 }

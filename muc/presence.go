@@ -2,6 +2,7 @@ package muc
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -284,17 +285,39 @@ func (r *room) removeSession(s *occSession) (gone bool) {
 // sendRoster queues the presence of every other visible occupant to s. It
 // walks only the roles whose presence is broadcast: in a large room, the
 // moderators.
+// Each copy is a cached presence plus 'to', its content shared (serialized
+// once for all newcomers), allocated cloneChunk at a time as fan-out
+// copies are: a roster is hundreds of stanzas.
 func (r *room) sendRoster(self *occupant, s *occSession) {
+	var (
+		els   []xmppcore.Element
+		attrs []xmppcore.Attr
+	)
+	to := xmppcore.Attr{Local: "to", Value: s.rc.str}
 	for rl, set := range r.byRole {
 		if len(set) == 0 || !r.broadcasts(role(rl)) {
 			continue
 		}
+		r.outq = slices.Grow(r.outq, len(set))
 		for o := range set {
 			if o == self {
 				continue
 			}
-			el := r.cachedPresence(o, self.role).ShallowClone()
-			el.Attrs = append(el.Attrs, xmppcore.Attr{Local: "to", Value: s.rc.str})
+			p := r.cachedPresence(o, self.role)
+			if len(els) == 0 {
+				els = make([]xmppcore.Element, cloneChunk)
+			}
+			el := &els[0]
+			els = els[1:]
+			need := len(p.Attrs) + 1
+			if cap(attrs)-len(attrs) < need {
+				attrs = make([]xmppcore.Attr, 0, cloneChunk*need)
+			}
+			start := len(attrs)
+			attrs = append(append(attrs, p.Attrs...), to)
+			el.Space, el.Local, el.Nodes = p.Space, p.Local, slices.Clip(p.Nodes)
+			el.Attrs = attrs[start:len(attrs):len(attrs)]
+			el.ShareContentOf(p)
 			r.outq = append(r.outq, delivery{el: el, from: o.jid, one: s.rc})
 		}
 	}
