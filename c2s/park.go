@@ -64,6 +64,7 @@ func (pk *parking) get(log *slog.Logger) *poller {
 		return nil
 	}
 	p.log = log
+	go p.run()
 	pk.p.Store(p)
 	return p
 }

@@ -36,7 +36,6 @@ func newPoller() (*poller, error) {
 	}
 	p := &poller{epfd: epfd, evfd: evfd}
 	p.init()
-	go p.run()
 	return p, nil
 }
 
