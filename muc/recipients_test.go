@@ -220,3 +220,55 @@ func TestRecipientSnapshot(t *testing.T) {
 	checkRecipients(t, r)
 	r.mu.Lock()
 }
+
+// TestRoleIndex: in a large room a newcomer gets the presence of the
+// moderators alone, found through the room's index by role, which role
+// changes, nickname changes, several sessions and kicks keep in step.
+func TestRoleIndex(t *testing.T) {
+	e := newEnv(t, Options{LargeRoom: 1})
+	alice := e.coven()
+	r := e.room("coven")
+	bob, carol, dave := e.bind(bobPC), e.bind(carolPC), e.bind("dave@example.org/x")
+	e.enter(bob, "bob")
+	e.enter(carol, "carol")
+	e.enter(dave, "dave")
+	checkRecipients(t, r)
+	roster := func(s *routertest.Session, nick string) []string {
+		t.Helper()
+		var from []string
+		for _, el := range e.join(s, coven+"/"+nick, "") {
+			if el.Local == xmppcore.Presence && !hasStatus(el, statusSelf) {
+				from = append(from, el.Attr("from"))
+			}
+		}
+		slices.Sort(from)
+		e.drain()
+		checkRecipients(t, r)
+		return from
+	}
+	wantRoster := func(s *routertest.Session, nick string, want ...string) {
+		t.Helper()
+		if got := roster(s, nick); !slices.Equal(got, want) {
+			t.Fatalf("%s joining got the presence of %v, want %v", nick, got, want)
+		}
+	}
+
+	e.admin(alice, "g", `<item nick='carol' role='moderator'/>`)
+	e.drain()
+	checkRecipients(t, r)
+	wantRoster(e.bind("eve@example.org/a"), "eve", coven+"/carol", coven+"/owner")
+
+	// carol renames herself; bob's second session joins his nickname.
+	e.send(carol, `<presence to='coven@conference.example.org/caroline'/>`)
+	e.drain()
+	checkRecipients(t, r)
+	phone := e.bind("bob@example.org/phone")
+	wantRoster(phone, "bob", coven+"/caroline", coven+"/owner")
+
+	// Revoked, kicked: the next newcomer sees the owner only.
+	e.admin(alice, "r", `<item nick='caroline' role='participant'/>`)
+	e.admin(alice, "k", `<item nick='dave' role='none'/>`)
+	e.drain()
+	checkRecipients(t, r)
+	wantRoster(e.bind("frank@example.org/a"), "frank", coven+"/owner")
+}
