@@ -6,8 +6,8 @@
 // hands them to the router; another drains the session's bounded outbound
 // queue to the socket in batches, and exists only while there is work.
 // An idle TCP session parks (park.go): after a silence of parkAfter between
-// two stanzas its reader goroutine exits and its read buffer goes back to a
-// pool; one epoll poller per Server resumes the read loop on a new
+// two stanzas its reader goroutine exits and its read buffer is dropped;
+// one epoll poller per Server resumes the read loop on a new
 // goroutine when the socket is readable or something must wake the reader
 // (Close, the transport closed, the idle ping due). Linux only; elsewhere
 // readers never park.

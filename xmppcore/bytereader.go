@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 )
 
 // ErrPark is what an OnTimeout callback returns to stop reading for now
@@ -13,12 +12,8 @@ import (
 // caller parks only where ByteReader.AtBoundary allows it.
 var ErrPark = errors.New("xmppcore: reader parked")
 
-// defaultBufSize is the buffer size of a ByteReader when none is given;
-// buffers of that size come from bufPool and go back to it on Release, so
-// that an idle connection holds none.
+// defaultBufSize is the buffer size of a ByteReader when none is given.
 const defaultBufSize = 4096
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, defaultBufSize); return &b }}
 
 // ByteReader is the buffered reader between a connection and the XML
 // decoder. It enforces the per-element byte budget and lets the owner of the
@@ -32,7 +27,7 @@ type ByteReader struct {
 	budget int
 	err    error
 	total  int64
-	pooled bool  // buf comes from bufPool (nil while released)
+	size   int   // of buf, which is nil while released
 	mark   int64 // consumed position at the end of the last top-level element
 
 	// OnTimeout, when set, is called when a read from the source times out.
@@ -45,21 +40,24 @@ type ByteReader struct {
 // (4096 when size is not positive).
 func NewByteReader(src io.Reader, size int) *ByteReader {
 	if size <= 0 {
-		return &ByteReader{src: src, budget: -1, pooled: true} // the buffer comes with the first read
+		size = defaultBufSize
 	}
-	return &ByteReader{src: src, buf: make([]byte, size), budget: -1}
+	return &ByteReader{src: src, size: size, budget: -1} // the buffer comes with the first read
 }
 
-// Release gives the buffer back to the pool when nothing is buffered in it;
-// the next read takes one again. It reports whether the buffer was given
-// back.
+// Release drops the buffer when nothing is buffered in it; the next read
+// allocates one again. It reports whether the buffer was dropped.
+//
+// The buffer is left to the garbage collector rather than put in a
+// sync.Pool: a pool keeps what it is given for two GC cycles, and a server
+// whose sessions are mostly idle runs few, so a pool pinned the buffer of
+// nearly every idle connection (4 KiB each), which is what releasing it is
+// for.
 func (b *ByteReader) Release() bool {
-	if !b.pooled || b.buf == nil || b.r != b.w {
+	if b.buf == nil || b.r != b.w {
 		return false
 	}
-	buf := b.buf
 	b.buf, b.r, b.w = nil, 0, 0
-	bufPool.Put(&buf)
 	return true
 }
 
@@ -140,7 +138,7 @@ func (b *ByteReader) fill() error {
 		b.mark = b.consumed()
 	}
 	if b.buf == nil {
-		b.buf = *bufPool.Get().(*[]byte)
+		b.buf = make([]byte, b.size)
 		b.r, b.w = 0, 0
 	}
 	for {
