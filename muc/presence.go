@@ -299,19 +299,22 @@ func (r *room) sendRoster(self *occupant, s *occSession) {
 			continue
 		}
 		r.outq = slices.Grow(r.outq, len(set))
+		left := len(set)
 		for o := range set {
+			left--
 			if o == self {
 				continue
 			}
 			p := r.cachedPresence(o, self.role)
+			chunk := min(cloneChunk, left+1)
 			if len(els) == 0 {
-				els = make([]xmppcore.Element, cloneChunk)
+				els = make([]xmppcore.Element, chunk)
 			}
 			el := &els[0]
 			els = els[1:]
 			need := len(p.Attrs) + 1
 			if cap(attrs)-len(attrs) < need {
-				attrs = make([]xmppcore.Attr, 0, cloneChunk*need)
+				attrs = make([]xmppcore.Attr, 0, chunk*need)
 			}
 			start := len(attrs)
 			attrs = append(append(attrs, p.Attrs...), to)
