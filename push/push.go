@@ -98,7 +98,16 @@ type Push struct {
 	none    map[string]struct{}
 	noneOld map[string]struct{}
 	held    map[string]*heldSet // full JID -> messages notified while held
+	// looking holds the users (bare JIDs) with a delivered-message job
+	// queued: while the cache is cold, a burst of messages to one user
+	// costs one job and one storage lookup, not one each, and cannot
+	// fill the queue. A second notification for a user already waiting
+	// would wake the same device for the same burst.
+	looking map[string]struct{}
 	undo    func()
+
+	dropped     atomic.Int64 // notifications dropped on a full queue, not yet logged
+	lastDropLog atomic.Int64 // unix ns of the last "queue full" warning
 }
 
 // heldSet remembers the messages notified while held for one session, so
@@ -156,7 +165,8 @@ func New(store Store, opts Options) *Push {
 		jobs: make(chan job, opts.QueueSize), stop: make(chan struct{}), done: make(chan struct{}),
 		prefix:   "push-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sessions: make(map[string]registration), pending: make(map[string]pendingPublish),
-		none: make(map[string]struct{}), noneOld: make(map[string]struct{}), held: make(map[string]*heldSet)}
+		none: make(map[string]struct{}), noneOld: make(map[string]struct{}), held: make(map[string]*heldSet),
+		looking: make(map[string]struct{})}
 }
 
 // Name implements module.Module.
@@ -398,7 +408,20 @@ func (m *Push) onDelivered(_ context.Context, st *router.Stanza, _ []router.Sess
 	if st.To.Localpart() == "" || st.El.Attr("type") == "groupchat" || m.knownNone(st.To) || !Important(st.El) {
 		return
 	}
-	m.queue(job{user: st.To.Bare(), unbound: true, msg: st.El})
+	user := st.To.Bare()
+	key := user.String()
+	m.mu.Lock()
+	if _, waiting := m.looking[key]; waiting {
+		m.mu.Unlock()
+		return
+	}
+	m.looking[key] = struct{}{}
+	m.mu.Unlock()
+	if !m.queue(job{user: user, unbound: true, msg: st.El}) {
+		m.mu.Lock()
+		delete(m.looking, key)
+		m.mu.Unlock()
+	}
 }
 
 // knownNone reports whether user (its bare JID) was found without
@@ -416,13 +439,26 @@ func (m *Push) knownNone(user jid.JID) bool {
 	return ok
 }
 
-// queue hands a job to the worker without blocking.
-func (m *Push) queue(j job) {
+// dropLogInterval spaces the "queue full" warnings: under a flood, one
+// line per dropped notification would make the log the bottleneck.
+const dropLogInterval = 10 * time.Second
+
+// queue hands a job to the worker without blocking, and reports whether
+// it was taken.
+func (m *Push) queue(j job) bool {
 	select {
 	case m.jobs <- j:
+		return true
 	default:
-		m.log.Warn("push queue full; notification dropped", "user", j.user.String())
 	}
+	m.dropped.Add(1)
+	now := time.Now().UnixNano()
+	last := m.lastDropLog.Load()
+	if now-last >= int64(dropLogInterval) && m.lastDropLog.CompareAndSwap(last, now) {
+		n := m.dropped.Swap(0)
+		m.log.Warn("push queue full; notifications dropped", "count", n, "last_user", j.user.String())
+	}
+	return false
 }
 
 func (m *Push) run() {
@@ -435,6 +471,11 @@ func (m *Push) run() {
 			return
 		case j := <-m.jobs:
 			m.notify(j)
+			if j.unbound {
+				m.mu.Lock()
+				delete(m.looking, j.user.String())
+				m.mu.Unlock()
+			}
 		case <-expire.C:
 			m.rotateNone()
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -538,6 +539,59 @@ func TestKnownWithoutRegistrations(t *testing.T) {
 	iq := e.app.next()
 	if n := iq.Child(NSPubSub, "pubsub").Child(NSPubSub, "publish").Attr("node"); n != "phone" {
 		t.Errorf("pushed to %q, want the phone", n)
+	}
+	desktop.Take()
+}
+
+// slowLookups is a store whose registration lookups wait for release and
+// are counted.
+type slowLookups struct {
+	Store
+	release chan struct{}
+	lookups atomic.Int64
+}
+
+func (s *slowLookups) PushRegistrations(ctx context.Context, host, username string) ([]storage.PushRegistration, error) {
+	s.lookups.Add(1)
+	<-s.release
+	return s.Store.PushRegistrations(ctx, host, username)
+}
+
+// A burst of messages delivered to a user not yet looked up costs one
+// queued job and one lookup, and drops nothing, however small the queue.
+func TestBurstToColdUserCoalesces(t *testing.T) {
+	st := storetest.Open(t, host, "alice", "bob")
+	slow := &slowLookups{Store: st, release: make(chan struct{})}
+	r := router.New(router.Config{Hosts: []string{host}, AccountExists: st.AccountExists})
+	reg := module.NewRegistry(module.Env{Router: r, Store: st})
+	m := New(slow, Options{QueueSize: 2})
+	if err := reg.Add(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Stop(context.Background()) })
+	desktop := routertest.Bind(t, r, "alice@example.org/desktop")
+	r.Route(t.Context(), routertest.Stanza(t, desktop, `<presence/>`))
+	bob := routertest.Bind(t, r, "bob@example.org/laptop")
+	for i := range 50 {
+		r.Route(t.Context(), routertest.Stanza(t, bob, fmt.Sprintf(`<message type='chat' to='alice@example.org'><body>%d</body></message>`, i)))
+	}
+	close(slow.release)
+	alice := jid.MustParse("alice@example.org")
+	deadline := time.Now().Add(routertest.WaitTimeout)
+	for !m.knownNone(alice) {
+		if time.Now().After(deadline) {
+			t.Fatal("alice never known to have no registrations")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := slow.lookups.Load(); n != 1 {
+		t.Errorf("%d lookups for a burst to one user, want 1", n)
+	}
+	if n := m.dropped.Load(); n != 0 {
+		t.Errorf("%d notifications dropped on a full queue, want 0", n)
 	}
 	desktop.Take()
 }
