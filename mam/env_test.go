@@ -37,6 +37,20 @@ type faulty struct {
 	failing int   // the next failing appends fail
 	batches []int // sizes of the appends that reached the store
 	block   chan struct{}
+
+	prefsBlock chan struct{} // when set, preference reads wait for it
+	prefsReads int
+}
+
+func (f *faulty) ArchivePrefs(ctx context.Context, host, username string) (storage.ArchivePrefs, error) {
+	f.mu.Lock()
+	f.prefsReads++
+	block := f.prefsBlock
+	f.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	return f.Store.ArchivePrefs(ctx, host, username)
 }
 
 var errInjected = errors.New("injected failure")

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"mellium.im/xmpp/jid"
 
 	"parley.im/parley/module"
@@ -103,8 +104,9 @@ type MAM struct {
 	rt  *router.Router
 	log *slog.Logger
 
-	w     *writer
-	prefs *prefsCache
+	w          *writer
+	prefs      *prefsCache
+	prefsReads singleflight.Group // cache misses in flight, by bare JID
 
 	lastStamp atomic.Int64 // Unix microseconds of the latest stamp given
 

@@ -111,18 +111,24 @@ func (m *MAM) userPrefs(ctx context.Context, owner jid.JID) prefsEntry {
 		return e
 	}
 	key := owner.String()
-	e := prefsEntry{p: storage.ArchivePrefs{Default: m.opts.Default}}
-	p, err := m.store.ArchivePrefs(ctx, owner.Domainpart(), owner.Localpart())
-	switch {
-	case err == nil:
-		e = prefsEntry{p: p, set: true}
-	case errors.Is(err, storage.ErrNotFound):
-	default:
-		m.log.Error("reading archiving preferences failed", "user", key, "err", err)
-		return e // not cached: read again next time
-	}
-	m.prefs.put(key, e)
-	return e
+	// One read per user however many messages wait for it: when a busy
+	// server starts, or the cache rotates, every message of a user would
+	// otherwise read the database on its own.
+	v, _, _ := m.prefsReads.Do(key, func() (any, error) {
+		e := prefsEntry{p: storage.ArchivePrefs{Default: m.opts.Default}}
+		p, err := m.store.ArchivePrefs(ctx, owner.Domainpart(), owner.Localpart())
+		switch {
+		case err == nil:
+			e = prefsEntry{p: p, set: true}
+		case errors.Is(err, storage.ErrNotFound):
+		default:
+			m.log.Error("reading archiving preferences failed", "user", key, "err", err)
+			return e, nil // not cached: read again next time
+		}
+		m.prefs.put(key, e)
+		return e, nil
+	})
+	return v.(prefsEntry)
 }
 
 // allowed applies the user's XEP-0441 preferences to the other party of a

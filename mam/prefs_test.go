@@ -1,7 +1,9 @@
 package mam
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"parley.im/parley/internal/routertest"
 	"parley.im/parley/storage"
@@ -212,5 +214,36 @@ func TestPrefsForgottenWithLastSession(t *testing.T) {
 	e.alice = e.online(t, "alice@example.org/phone", "1")
 	if got := e.archivedFrom(t, e.bob); got[0] {
 		t.Errorf("the new account archived with the removed account's preferences")
+	}
+}
+
+// TestPrefsReadOnce: messages of a user whose preferences are not cached
+// wait for one read of the database, not one read each.
+func TestPrefsReadOnce(t *testing.T) {
+	e := setup(t, Options{Default: storage.ArchiveNever})
+	e.mam.prefs.rotate()
+	e.mam.prefs.rotate()
+	release := make(chan struct{})
+	e.store.mu.Lock()
+	e.store.prefsBlock, e.store.prefsReads = release, 0
+	e.store.mu.Unlock()
+	var started, done sync.WaitGroup
+	for range 20 {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			started.Done()
+			e.mam.userPrefs(t.Context(), e.alice.JID().Bare())
+		}()
+	}
+	started.Wait()
+	time.Sleep(50 * time.Millisecond) // let them all reach the cache miss
+	close(release)
+	done.Wait()
+	e.store.mu.Lock()
+	defer e.store.mu.Unlock()
+	if e.store.prefsReads != 1 {
+		t.Errorf("%d reads of alice's preferences for 20 concurrent messages, want 1", e.store.prefsReads)
 	}
 }
