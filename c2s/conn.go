@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -71,7 +70,6 @@ type conn struct {
 	parkTok    uint64 // non-zero while parked
 	parkTimer  *time.Timer
 	resumeCtx  context.Context
-	resumeLog  *slog.Logger
 	resumeDone func()
 
 	// Framed transports (WebSocket, BOSH): fc is set, nc, c, br and rd are

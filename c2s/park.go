@@ -38,6 +38,7 @@ type parkList struct {
 	next   uint64 // last token given; tokens are never reused
 	broken bool   // the event loop failed: nothing parks any more
 	log    *slog.Logger
+	mem    releaser // returns free memory after a wave of parks (release.go)
 }
 
 // parking is a Server's poller, created on first use.
@@ -75,6 +76,7 @@ func (pk *parking) stop() {
 	defer pk.mu.Unlock()
 	pk.stopped = true
 	if p := pk.p.Swap(nil); p != nil {
+		p.mem.stop()
 		p.stop()
 	}
 }
@@ -118,6 +120,7 @@ func (p *poller) park(c *conn, rc syscall.RawConn, wakeIn time.Duration) bool {
 		p.mu.Unlock()
 		return !mine // otherwise someone has woken it already
 	}
+	p.mem.parked()
 	return true
 }
 
@@ -229,7 +232,9 @@ func (c *conn) park(ctx context.Context, log *slog.Logger, done func()) bool {
 		return false
 	}
 	c.br.Release()
-	c.resumeCtx, c.resumeLog, c.resumeDone = ctx, log, done
+	// The logger (a few hundred bytes with its attributes) is made again
+	// on resume: a parked session keeps only what it cannot rebuild.
+	c.resumeCtx, c.resumeDone = ctx, done
 	var wakeIn time.Duration
 	if c.srv.cfg.IdleTimeout > 0 {
 		wakeIn = max(time.Until(c.idleDue), time.Millisecond)
@@ -248,9 +253,9 @@ func (c *conn) resume(p *poller) {
 		p.unwatch(rc)
 	}
 	_ = c.c.SetReadDeadline(c.nextDeadline(time.Now()))
-	ctx, log, done := c.resumeCtx, c.resumeLog, c.resumeDone
-	c.resumeCtx, c.resumeLog, c.resumeDone = nil, nil, nil
-	c.readOn(ctx, log, done)
+	ctx, done := c.resumeCtx, c.resumeDone
+	c.resumeCtx, c.resumeDone = nil, nil
+	c.readOn(ctx, c.srv.log.With("remote", c.remoteAddr(), "jid", c.jid.String()), done)
 }
 
 // isPark reports whether a read loop stopped to park.
