@@ -192,7 +192,9 @@ func (r *Reader) Next() (*Element, error) {
 				if len(r.open) > 0 || !r.in.AtBoundary() {
 					return nil, errors.New("xmppcore: parked inside an element")
 				}
-				r.dec = nil
+				// Nothing is open: a parked session keeps no parse
+				// buffers (they grow again on the next stanza).
+				r.dec, r.open, r.text = nil, nil, nil
 				return nil, ErrPark
 			}
 			return nil, r.readError(err)
