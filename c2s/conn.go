@@ -47,6 +47,7 @@ type conn struct {
 	triedPlus  bool // a -PLUS attempt failed on the binding type
 	authMech   string
 	jid        jid.JID
+	jidStr     string    // jid as a string, once stamped on a stanza (boundJID)
 	deadline   time.Time // end of negotiation
 	headerSent bool
 

@@ -563,7 +563,7 @@ func (c *conn) handleStanza(ctx context.Context, el *xmppcore.Element) error {
 			return fail(stream.InvalidFrom, "'from' does not match the bound JID")
 		}
 	}
-	el.SetAttr("from", c.jid.String())
+	el.SetAttr("from", c.boundJID())
 	typ := el.Attr("type")
 	switch el.Local {
 	case xmppcore.IQ:
@@ -645,4 +645,14 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// boundJID is the bound full JID as a string, made once: every stanza
+// from the client is stamped with it. Only the reader calls it, after
+// bind, when the JID no longer changes.
+func (c *conn) boundJID() string {
+	if c.jidStr == "" {
+		c.jidStr = c.jid.String()
+	}
+	return c.jidStr
 }
