@@ -123,7 +123,7 @@ start() {
 		# start: provisioning churns its memory, which would move the
 		# per-session figures.
 		if [ ! -d "$WORK/ejabberd-template/db" ]; then
-			start_ejabberd "$WORK/ejabberd-template" "$RESULTS/ejabberd-provision.log" "$port" "$(free_port)"
+			start_ejabberd "$WORK/ejabberd-template" "$RESULTS/ejabberd-provision.log" "$port" "$(free_port)" || return 1
 			"$BENCH" provision -ejabberd-api "$EJABBERD_HTTP" -domain "$DOMAIN" -password "$PASSWORD" \
 				-count "$accounts" -workers 4 >&2
 			stop_server
