@@ -44,18 +44,7 @@ func (s *discardSession) Send(el *xmppcore.Element) bool {
 // joining them one by one would cost O(n²) presence to set up.
 func benchRoom(b *testing.B, n int, mk func(full jid.JID) router.Session) (*router.Router, router.Session, *room) {
 	b.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "parley.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	rt := router.New(router.Config{Hosts: []string{host}})
-	reg := module.NewRegistry(module.Env{Router: rt, Logger: slog.New(slog.DiscardHandler)})
-	m := New(st, Options{MaxOccupants: n + 10})
-	if err := reg.Add(m); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reg.Stop(context.Background()) })
+	rt, m := benchModule(b, Options{MaxOccupants: n + 10})
 	sessions := make([]router.Session, n)
 	for i := range sessions {
 		full := jid.MustParse(fmt.Sprintf("u%d@example.org/r", i))
@@ -176,22 +165,11 @@ func BenchmarkJoinRoom(b *testing.B) {
 }
 
 func benchJoinRoom(b *testing.B, n int, large bool) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "parley.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	rt := router.New(router.Config{Hosts: []string{host}})
-	reg := module.NewRegistry(module.Env{Router: rt, Logger: slog.New(slog.DiscardHandler)})
 	opts := Options{MaxOccupants: n + 10}
 	if large {
 		opts.LargeRoom = 1
 	}
-	m := New(st, opts)
-	if err := reg.Add(m); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reg.Stop(context.Background()) })
+	rt, m := benchModule(b, opts)
 	sessions := make([]*discardSession, n)
 	for i := range sessions {
 		sessions[i] = &discardSession{j: jid.MustParse(fmt.Sprintf("u%d@example.org/r", i))}
@@ -246,4 +224,23 @@ func benchJoinRoom(b *testing.B, n int, large bool) {
 	b.ReportMetric(leaveNs/runs, "ns/leave")
 	b.ReportMetric(joinAllocs/runs, "allocs/join")
 	b.ReportMetric(leaveAllocs/runs, "allocs/leave")
+}
+
+// benchModule is the module with opts on a real router over a SQLite
+// store, registered (not started: the benchmarks drive it directly).
+func benchModule(b *testing.B, opts Options) (*router.Router, *MUC) {
+	b.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "parley.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	rt := router.New(router.Config{Hosts: []string{host}})
+	reg := module.NewRegistry(module.Env{Router: rt, Logger: slog.New(slog.DiscardHandler)})
+	m := New(st, opts)
+	if err := reg.Add(m); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { reg.Stop(context.Background()) })
+	return rt, m
 }
