@@ -2,28 +2,16 @@ package e2e_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stream"
 
 	"parley.im/parley/config"
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/internal/xmpptest"
 	"parley.im/parley/router"
 	"parley.im/parley/xmppcore"
 )
-
-// counting is a bound session that only counts what it is sent, so that
-// the benchmark measures routing and the modules, not a queue.
-type counting struct {
-	jid jid.JID
-	n   atomic.Int64
-}
-
-func (s *counting) JID() jid.JID                { return s.jid }
-func (s *counting) Send(*xmppcore.Element) bool { s.n.Add(1); return true }
-func (s *counting) Close(stream.Error, string)  {}
 
 // BenchmarkRouteChat measures the user-space work of one 1:1 chat message
 // between two online users, from the moment c2s hands the parsed stanza
@@ -49,32 +37,32 @@ func benchRouteChat(b *testing.B, mam, to string) {
 	srv.AddUser(b, "juliet", password)
 	rt := srv.Router()
 	ctx := context.Background()
-	bind := func(full string) *counting {
-		s := &counting{jid: jid.MustParse(full)}
+	bind := func(full string) *routertest.Counting {
+		s := &routertest.Counting{J: jid.MustParse(full)}
 		if _, err := rt.Bind(s); err != nil {
 			b.Fatal(err)
 		}
 		rt.SessionBound(ctx, s)
-		rt.Route(ctx, &router.Stanza{El: xmppcore.New("", xmppcore.Presence, "from", full), From: s.jid, Origin: s})
+		rt.Route(ctx, &router.Stanza{El: xmppcore.New("", xmppcore.Presence, "from", full), From: s.J, Origin: s})
 		return s
 	}
 	from := bind("romeo@" + host + "/balcony")
 	dest := bind("juliet@" + host + "/garden")
-	toJID := dest.jid
+	toJID := dest.J
 	if to == "bare" {
 		toJID = toJID.Bare()
 	}
-	el, err := xmppcore.Parse([]byte(`<message type='chat' id='m1' from='` + from.jid.String() + `' to='` + toJID.String() +
+	el, err := xmppcore.Parse([]byte(`<message type='chat' id='m1' from='` + from.J.String() + `' to='` + toJID.String() +
 		`'><body>Art thou not Romeo, and a Montague?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>`))
 	if err != nil {
 		b.Fatal(err)
 	}
-	before := dest.n.Load()
+	before := dest.Sent()
 	b.ReportAllocs()
 	for b.Loop() {
-		rt.Route(ctx, &router.Stanza{El: el, From: from.jid, To: toJID, Origin: from})
+		rt.Route(ctx, &router.Stanza{El: el, From: from.J, To: toJID, Origin: from})
 	}
-	if got := dest.n.Load() - before; got != int64(b.N) {
+	if got := dest.Sent() - before; got != int64(b.N) {
 		b.Fatalf("%d of %d messages delivered", got, b.N)
 	}
 }

@@ -6,36 +6,24 @@ import (
 	"testing"
 
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stream"
 
+	"parley.im/parley/internal/routertest"
 	"parley.im/parley/router"
 	"parley.im/parley/xmppcore"
 )
 
-// countingSession is a bound session that only counts what it is sent, so
-// that the benchmarks measure the router and not a recorder.
-type countingSession struct {
-	j jid.JID
-	n atomic.Int64
-}
-
-func (s *countingSession) JID() jid.JID                { return s.j }
-func (s *countingSession) Send(*xmppcore.Element) bool { s.n.Add(1); return true }
-func (s *countingSession) Close(stream.Error, string)  {}
-func (s *countingSession) sent() int64                 { return s.n.Load() }
-
 // benchRouter binds n available sessions u0..u(n-1)@example.org/r and
 // returns them.
-func benchRouter(b *testing.B, n int) (*router.Router, []*countingSession) {
+func benchRouter(b *testing.B, n int) (*router.Router, []*routertest.Counting) {
 	b.Helper()
 	r := router.New(router.Config{Hosts: []string{"example.org"}})
 	pres, err := xmppcore.Parse([]byte(`<presence/>`))
 	if err != nil {
 		b.Fatal(err)
 	}
-	sessions := make([]*countingSession, n)
+	sessions := make([]*routertest.Counting, n)
 	for i := range sessions {
-		s := &countingSession{j: jid.MustParse(fmt.Sprintf("u%d@example.org/r", i))}
+		s := &routertest.Counting{J: jid.MustParse(fmt.Sprintf("u%d@example.org/r", i))}
 		if _, err := r.Bind(s); err != nil {
 			b.Fatal(err)
 		}
@@ -60,7 +48,7 @@ func benchRoute(b *testing.B, to string) {
 	for b.Loop() {
 		r.Route(ctx, &router.Stanza{El: el, From: from.JID(), To: toJID, Origin: from})
 	}
-	if dest.sent() == 0 {
+	if dest.Sent() == 0 {
 		b.Fatal("nothing delivered")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,3 +189,23 @@ func Accounts(bare ...string) func(ctx context.Context, host, username string) (
 		return known[j.String()], nil
 	}
 }
+
+// Counting is a bound session that only counts what it is sent, for
+// benchmarks that measure routing and the modules, not a recorder or a
+// queue. It is safe for concurrent use.
+type Counting struct {
+	J jid.JID
+	n atomic.Int64
+}
+
+// JID implements router.Session.
+func (s *Counting) JID() jid.JID { return s.J }
+
+// Send implements router.Session: it counts el.
+func (s *Counting) Send(*xmppcore.Element) bool { s.n.Add(1); return true }
+
+// Close implements router.Session: it does nothing.
+func (s *Counting) Close(stream.Error, string) {}
+
+// Sent returns how many stanzas were sent to the session.
+func (s *Counting) Sent() int64 { return s.n.Load() }
